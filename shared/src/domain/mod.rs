@@ -1,0 +1,13 @@
+//! Pure business rules and types: no AWS, no I/O, no async.
+
+pub mod access;
+pub mod ids;
+pub mod money;
+pub mod partner;
+pub mod validation;
+
+pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
+pub use ids::{KeyId, PartnerId};
+pub use money::{Currency, Money};
+pub use partner::{Partner, PartnerKind, PartnerStatus};
+pub use validation::{FieldError, ValidationErrors};

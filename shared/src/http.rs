@@ -1,0 +1,276 @@
+//! What every HTTP function shares: the caller from the authorizer's context, JSON bodies, and
+//! the one mapping from errors to responses (`application/problem+json`, RFC 9457).
+//!
+//! Expected failures are responses, never Lambda errors: a handler returns `Result<_, ApiError>`
+//! and [`respond`] turns either side into a response.
+
+use lambda_http::http::{StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::{FieldError, KeyId, Principal, Role, ValidationErrors};
+use crate::store::StoreError;
+
+/// The authorizer's context keys (see functions/authorizer).
+pub mod context {
+    pub const PRINCIPAL_ID: &str = "principalId";
+    pub const ROLE: &str = "role";
+    pub const KEY_ID: &str = "keyId";
+}
+
+/// Request bodies above this are refused before parsing.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is {0} bytes; the limit is {MAX_BODY_BYTES}")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Logged in full, answered without detail.
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            // A failed conditional write: someone else changed the record first.
+            StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::Corrupt { .. } => ApiError::Internal(err.to_string()),
+            StoreError::Backend(detail) => ApiError::Unavailable(detail),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The problem+json response. Server-side faults are logged here and answered vaguely.
+    pub fn to_response(&self) -> Response<Body> {
+        let status = self.status();
+        let (kind, title) = match self {
+            ApiError::Validation(_) => ("validation-error", "The request has invalid fields"),
+            ApiError::BadRequest(_) => ("bad-request", "The request is malformed"),
+            ApiError::Unauthenticated => ("unauthenticated", "Authentication required"),
+            ApiError::Forbidden(_) => ("forbidden", "Not allowed"),
+            ApiError::NotFound(_) => ("not-found", "Not found"),
+            ApiError::Conflict(_) => ("conflict", "The resource changed or is in another state"),
+            ApiError::PayloadTooLarge(_) => ("payload-too-large", "The request body is too large"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported content type")
+            }
+            ApiError::Internal(_) => ("internal-error", "Internal error"),
+            ApiError::Unavailable(_) => ("unavailable", "Temporarily unavailable"),
+        };
+        let detail = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            String::from("The request could not be completed; it is safe to retry.")
+        } else {
+            self.to_string()
+        };
+        let errors = match self {
+            ApiError::Validation(errors) => Some(errors.0.as_slice()),
+            _ => None,
+        };
+        let problem = Problem {
+            kind: &format!("https://tributary.dev/problems/{kind}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        let body = serde_json::to_string(&problem).expect("a problem always serialises");
+        Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/problem+json")
+            .body(Body::Text(body))
+            .expect("a valid response")
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(body) => Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::Text(body))
+            .expect("a valid response"),
+        Err(err) => ApiError::Internal(format!("response does not serialise: {err}")).to_response(),
+    }
+}
+
+/// Turns a handler's result into the response Lambda returns.
+pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(|err| err.to_response())
+}
+
+/// The authenticated caller, from the Lambda authorizer's context. Absent context means the
+/// request did not pass the authorizer (a misconfigured route): refuse it.
+pub fn caller(request: &Request) -> Result<Principal, ApiError> {
+    let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() else {
+        return Err(ApiError::Unauthenticated);
+    };
+    let fields = &ctx
+        .authorizer
+        .as_ref()
+        .ok_or(ApiError::Unauthenticated)?
+        .fields;
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| v.as_str())
+            .ok_or(ApiError::Unauthenticated)
+    };
+    let role: Role = text(context::ROLE)?
+        .parse()
+        .map_err(|_| ApiError::Unauthenticated)?;
+    let key_id: KeyId = text(context::KEY_ID)?
+        .parse()
+        .map_err(|_| ApiError::Unauthenticated)?;
+    Ok(Principal {
+        id: text(context::PRINCIPAL_ID)?.to_string(),
+        role,
+        key_id,
+    })
+}
+
+/// Refuses callers whose role is not among `allowed`.
+pub fn require_role(principal: &Principal, allowed: &[Role]) -> Result<(), ApiError> {
+    if allowed.contains(&principal.role) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "role {} may not do this",
+            principal.role
+        )))
+    }
+}
+
+/// A path parameter, or a 400 naming it.
+pub fn path_param<'a>(request: &'a Request, name: &str) -> Result<&'a str, ApiError> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .ok_or_else(|| ApiError::BadRequest(format!("missing path parameter {name}")))
+}
+
+/// Parses a JSON body: size limit, content type and syntax are checked, each with its own error.
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(bytes.len()));
+    }
+    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+        let content_type = content_type.to_str().unwrap_or_default();
+        if !content_type.starts_with("application/json") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "expected application/json, got {content_type}"
+            )));
+        }
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::BadRequest(String::from(
+            "a JSON body is required",
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(err: ApiError) -> (u16, serde_json::Value) {
+        let response = err.to_response();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        (response.status().as_u16(), body)
+    }
+
+    #[test]
+    fn failed_conditional_write_is_a_409() {
+        let (status, body) =
+            problem(StoreError::Conflict("deal d1 was already decided".into()).into());
+        assert_eq!(status, 409);
+        assert_eq!(body["status"], 409);
+        assert!(body["detail"].as_str().unwrap().contains("already decided"));
+    }
+
+    #[test]
+    fn validation_errors_name_every_field() {
+        let mut errors = ValidationErrors::new();
+        errors.add("value.amount", "must not be negative");
+        errors.add("currency", "unknown currency");
+        let (status, body) = problem(errors.into());
+        assert_eq!(status, 422);
+        let fields: Vec<_> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].clone())
+            .collect();
+        assert_eq!(fields, ["value.amount", "currency"]);
+    }
+
+    #[test]
+    fn server_faults_do_not_leak_details() {
+        let (status, body) =
+            problem(StoreError::Backend("connection refused to 10.0.0.1".into()).into());
+        assert_eq!(status, 503);
+        assert!(!body["detail"].as_str().unwrap().contains("10.0.0.1"));
+        let (status, _) = problem(StoreError::NotFound("partner p".into()).into());
+        assert_eq!(status, 404);
+    }
+}

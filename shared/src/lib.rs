@@ -1,0 +1,21 @@
+//! Tributary's shared library.
+//!
+//! Every function is a thin `main.rs` over this crate. What lives where:
+//! - [`domain`]: pure business rules and types (money, ids, principals); no I/O.
+//! - [`store`]: ports (traits) for state and their DynamoDB adapters, with the table's access patterns.
+//! - [`messaging`]: the SQS message envelope, the batched publisher and the batch-consumer helper.
+//! - [`idempotency`]: run a state change at most once per stable message id.
+//! - [`http`]: what every HTTP function shares: the caller from the authorizer, problem+json errors.
+//! - [`config`], [`aws`], [`telemetry`]: typed environment, one `SdkConfig` per cold start, JSON logs.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod idempotency;
+pub mod messaging;
+pub mod store;
+pub mod telemetry;
+
+#[cfg(feature = "testing")]
+pub mod testing;

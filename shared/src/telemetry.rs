@@ -1,0 +1,37 @@
+//! Structured JSON logs.
+//!
+//! `lambda_runtime` opens a span per invocation carrying the request id (`requestId`). Every line
+//! lists its enclosing spans, so the request id is on it even when logged inside an inner span
+//! (an SDK call, say), where the "current span" alone would hide it. `RUST_LOG` (or `AWS_LAMBDA_LOG_LEVEL`,
+//! set by Lambda's advanced logging controls) chooses the level. Never log secrets: API keys, key
+//! hashes and webhook secrets stay out of every field.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the JSON subscriber. Call once, first thing in `main`.
+pub fn init() {
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
+        .map(|level| EnvFilter::new(level.to_lowercase()))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_target(false)
+        .flatten_event(true)
+        .with_ansi(false)
+        .init();
+}
+
+/// For command-line tools: human-readable logs on stderr, quiet by default.
+pub fn init_cli() {
+    let filter = std::env::var("RUST_LOG")
+        .map(EnvFilter::new)
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,224 @@
+//! Test harness: real AWS SDK clients against a real moto server.
+//!
+//! The server comes from `TRIBUTARY_TEST_ENDPOINT` when set, otherwise one is started on a free
+//! loopback port, once per test process, from the project's virtualenv (`make setup` creates it).
+//! A test that needs it and cannot get it fails with the reason: it never skips.
+//! Each test gets its own table and queues, so tests run in parallel without sharing state.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use serde_yaml::Value;
+
+use crate::store::DynamoStore;
+
+/// The workspace root (this crate lives in `<root>/shared`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("shared/ has a parent")
+        .to_path_buf()
+}
+
+/// The moto endpoint for this test process.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| match std::env::var("TRIBUTARY_TEST_ENDPOINT") {
+        Ok(url) if !url.is_empty() => url,
+        _ => start_moto(),
+    })
+}
+
+fn start_moto() -> String {
+    let root = workspace_root();
+    let venv = std::env::var_os("TRIBUTARY_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "tests need moto's server, but {} does not exist: run `make setup` (or set TRIBUTARY_TEST_ENDPOINT)",
+        python.display()
+    );
+    let mut child = Command::new(&python)
+        .arg(root.join("infra/local/serve_moto.py"))
+        .args([
+            "--port",
+            "0",
+            "--parent-pid",
+            &std::process::id().to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("moto prints its URL");
+    let url = line.trim().to_string();
+    assert!(
+        url.starts_with("http://"),
+        "moto did not start (printed {line:?})"
+    );
+    // The child watches this process and exits with it; it must outlive every test.
+    std::mem::forget(child);
+    url
+}
+
+/// SDK configuration for moto: explicit endpoint, region and dummy credentials, so that nothing
+/// in the developer's environment can point a test at a real account.
+pub async fn sdk_config() -> SdkConfig {
+    crate::aws::loader()
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+fn unique_name(kind: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "test-{kind}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A fresh table with the key schema and indexes of `Table` in infra/template.yaml.
+pub async fn table() -> DynamoStore {
+    let client = crate::aws::dynamodb(&sdk_config().await);
+    let name = unique_name("table");
+    create_table_from_template(&client, &name).await;
+    DynamoStore::new(client, name)
+}
+
+/// Creates `name` from the template's `Table` resource (keys and GSIs; the rest is AWS-only).
+pub async fn create_table_from_template(client: &aws_sdk_dynamodb::Client, name: &str) {
+    let template = std::fs::read_to_string(workspace_root().join("infra/template.yaml"))
+        .expect("infra/template.yaml is readable");
+    let template: Value = serde_yaml::from_str(&template).expect("infra/template.yaml is YAML");
+    let props = &template["Resources"]["Table"]["Properties"];
+    assert!(
+        props.is_mapping(),
+        "infra/template.yaml has no Resources.Table"
+    );
+    let text = |v: &Value| {
+        v.as_str()
+            .expect("a string in the table definition")
+            .to_string()
+    };
+    let key_schema = |v: &Value| -> Vec<KeySchemaElement> {
+        v.as_sequence()
+            .expect("KeySchema is a list")
+            .iter()
+            .map(|k| {
+                KeySchemaElement::builder()
+                    .attribute_name(text(&k["AttributeName"]))
+                    .key_type(KeyType::from(text(&k["KeyType"]).as_str()))
+                    .build()
+                    .expect("valid key schema")
+            })
+            .collect()
+    };
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_key_schema(Some(key_schema(&props["KeySchema"])));
+    for attribute in props["AttributeDefinitions"]
+        .as_sequence()
+        .expect("AttributeDefinitions")
+    {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(text(&attribute["AttributeName"]))
+                .attribute_type(ScalarAttributeType::from(
+                    text(&attribute["AttributeType"]).as_str(),
+                ))
+                .build()
+                .expect("valid attribute definition"),
+        );
+    }
+    for index in props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(text(&index["IndexName"]))
+                .set_key_schema(Some(key_schema(&index["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(
+                            text(&index["Projection"]["ProjectionType"]).as_str(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .expect("valid index"),
+        );
+    }
+    request.send().await.expect("moto creates the table");
+}
+
+pub async fn sqs_client() -> aws_sdk_sqs::Client {
+    crate::aws::sqs(&sdk_config().await)
+}
+
+/// A fresh queue; FIFO ones are named `*.fifo` as SQS requires.
+pub async fn queue(client: &aws_sdk_sqs::Client, fifo: bool) -> String {
+    let mut name = unique_name("queue");
+    let mut request = client.create_queue();
+    if fifo {
+        name.push_str(".fifo");
+        request = request.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+    }
+    request
+        .queue_name(name)
+        .send()
+        .await
+        .expect("moto creates the queue")
+        .queue_url
+        .expect("a queue URL")
+}
+
+/// Receives and deletes everything in the queue; returns the bodies in receive order.
+pub async fn drain(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let output = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive from moto");
+        let messages = output.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        for message in messages {
+            client
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle.unwrap_or_default())
+                .send()
+                .await
+                .expect("delete from moto");
+            bodies.push(message.body.unwrap_or_default());
+        }
+    }
+}
