@@ -6,6 +6,7 @@ no server behind.
 """
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -30,6 +31,7 @@ def main() -> int:
     parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args()
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -77,8 +77,13 @@ fn start_moto() -> String {
 /// SDK configuration for moto: explicit endpoint, region and dummy credentials, so that nothing
 /// in the developer's environment can point a test at a real account.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_for(endpoint()).await
+}
+
+/// The same, for a given server (the end-to-end tests use the local stack's).
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
     crate::aws::loader()
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "moto",

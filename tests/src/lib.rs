@@ -1,1 +1,116 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! Harness for the end-to-end tests in `tests/`: finds the running local stack and calls it the
+//! way a partner or an administrator would (HTTP API, the chanctl binary, S3).
+//!
+//! The stack is the one described by `TRIBUTARY_STACK_FILE` (set by `make test-e2e`, which starts
+//! a stack for the run), else `.local/stack.json` (written by `make up`). Without either, every
+//! test fails saying how to start one: end-to-end tests never skip.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+pub struct Stack {
+    pub state: Value,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Stack {
+    pub fn load() -> Self {
+        let path = std::env::var_os("TRIBUTARY_STACK_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| tributary::testing::workspace_root().join(".local/stack.json"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "no running local stack ({}: {e}): run `make test-e2e`, or start one with `make up`",
+                path.display()
+            )
+        });
+        Self {
+            state: serde_json::from_str(&text).expect("the stack file is JSON"),
+        }
+    }
+
+    fn text(&self, pointer: &str) -> &str {
+        self.state
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("the stack file has no {pointer}"))
+    }
+
+    pub fn api_url(&self) -> &str {
+        self.text("/api_url")
+    }
+
+    pub fn aws_endpoint(&self) -> &str {
+        self.text("/aws_endpoint")
+    }
+
+    /// The physical name (or queue URL) of a template resource.
+    pub fn resource(&self, logical_id: &str) -> &str {
+        self.text(&format!("/resources/{logical_id}"))
+    }
+
+    pub fn demo(&self) -> &Value {
+        self.state
+            .get("demo")
+            .filter(|d| !d.is_null())
+            .expect("the stack was started without demo data")
+    }
+
+    /// Calls the API; `api_key` goes in `Authorization: Bearer`.
+    pub fn request(&self, method: &str, path: &str, api_key: Option<&str>) -> Reply {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let uri = format!("{}{path}", self.api_url());
+        let mut request = ureq::http::Request::builder().method(method).uri(&uri);
+        if let Some(key) = api_key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let mut response = agent
+            .run(request.body(()).expect("a valid request"))
+            .unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = response.body_mut().read_to_string().expect("a text body");
+        Reply {
+            status: response.status().as_u16(),
+            content_type,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    /// Runs the admin tool against this stack and returns its JSON output.
+    pub fn chanctl(&self, args: &[&str]) -> Value {
+        let binary = tributary::testing::workspace_root().join("target/debug/chanctl");
+        let output = Command::new(&binary)
+            .arg("--json")
+            .arg("--endpoint-url")
+            .arg(self.aws_endpoint())
+            .arg("--table")
+            .arg(self.resource("Table"))
+            .args(args)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        assert!(
+            output.status.success(),
+            "chanctl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("chanctl --json prints JSON")
+    }
+}

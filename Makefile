@@ -1,0 +1,44 @@
+# Tributary: one-command local stack and tests. `make help` lists the targets.
+SHELL := /bin/bash
+VENV := .venv/bin
+export SAM_CLI_TELEMETRY := 0
+# sam and cargo-lambda find zig and each other on PATH.
+export PATH := $(CURDIR)/$(VENV):$(PATH)
+
+.PHONY: help setup up test test-unit test-local-stack test-e2e lint fmt validate sam-build measure
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: ## Create .venv with moto, cargo-lambda, cfn-lint, sam and zig (once)
+	@infra/local/bootstrap.sh
+
+up: setup ## Start the local stack with demo data (Ctrl-C stops it)
+	@$(VENV)/python infra/local/stack.py
+
+test: setup test-unit test-local-stack test-e2e ## Run every test: unit, handler (moto), local stack, end to end
+
+test-unit: setup ## Unit and handler tests (each test process starts its own moto)
+	cargo test --workspace
+
+test-local-stack: setup ## Tests of the local stack's API Gateway, SQS and schedule emulation
+	cd infra/local && ../../$(VENV)/python -m unittest -v test_runtime
+
+test-e2e: setup ## End-to-end tests against a local stack started for them on spare ports
+	infra/local/with-stack.sh cargo test -p e2e
+
+lint: setup ## cargo fmt --check, clippy -D warnings, cfn-lint, sam validate
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(MAKE) validate
+
+validate: setup ## cfn-lint and sam validate on infra/template.yaml
+	$(VENV)/cfn-lint infra/template.yaml
+	AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x $(VENV)/sam validate --template infra/template.yaml --region us-east-1
+	$(VENV)/sam validate --lint --template infra/template.yaml
+
+sam-build: setup ## sam build (arm64 release binaries through cargo-lambda and zig)
+	$(VENV)/sam build --template infra/template.yaml
+
+measure: setup ## Binary sizes and init times of every function (figures for the README)
+	$(VENV)/python tools/measure_functions.py
