@@ -19,7 +19,7 @@ up: setup ## Start the local stack with demo data (Ctrl-C stops it)
 test: setup test-unit test-local-stack test-e2e ## Run every test: unit, handler (moto), local stack, end to end
 
 test-unit: setup ## Unit and handler tests (each test process starts its own moto)
-	cargo test --workspace
+	cargo test
 
 test-local-stack: setup ## Tests of the local stack's API Gateway, SQS and schedule emulation
 	cd infra/local && ../../$(VENV)/python -m unittest -v test_runtime
