@@ -56,7 +56,10 @@ class Invoker:
             raise InvocationError(f"{binary}: HTTP {err.code} {err.read()[:500]!r}") from err
         except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
             raise InvocationError(f"{binary}: {err}") from err
-        payload = json.loads(body) if body else None
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError as err:
+            raise InvocationError(f"{binary}: the result is not JSON: {body[:200]!r}") from err
         if function_error or (isinstance(payload, dict) and "errorType" in payload and "errorMessage" in payload):
             raise InvocationError(f"{binary}: {payload}")
         return payload
@@ -128,7 +131,7 @@ class Gateway:
         for name, value in parse_qsl(split.query, keep_blank_values=True):
             query[name] = f"{query[name]},{value}" if name in query else value
         now = datetime.now(timezone.utc)
-        route_key = f"{route.method} {route.path}" if route.method != "ANY" else f"ANY {route.path}"
+        route_key = f"{route.method} {route.path}"
         context = {
             "accountId": ACCOUNT, "apiId": "local", "domainName": merged.get("host", "localhost"),
             "domainPrefix": "local", "requestId": request_id, "routeKey": route_key, "stage": "$default",
@@ -292,9 +295,7 @@ class SqsPoller:
         records = [{
             "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
             "attributes": m.get("Attributes", {}),
-            "messageAttributes": {k: {"stringValue": v.get("StringValue"), "binaryValue": v.get("BinaryValue"),
-                                      "dataType": v["DataType"], "stringListValues": [], "binaryListValues": []}
-                                  for k, v in m.get("MessageAttributes", {}).items()},
+            "messageAttributes": {k: _message_attribute(v) for k, v in m.get("MessageAttributes", {}).items()},
             "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs",
             "eventSourceARN": self.source["queue_arn"], "awsRegion": REGION,
         } for m in received]
@@ -325,6 +326,14 @@ class SqsPoller:
         for handle in receipt_handles:
             self.sqs.change_message_visibility(QueueUrl=self.source["queue_url"], ReceiptHandle=handle,
                                                VisibilityTimeout=self.retry_delay)
+
+
+def _message_attribute(value: dict) -> dict:
+    """An SQS message attribute as Lambda shows it (binary values base64-encoded)."""
+    binary = value.get("BinaryValue")
+    return {"stringValue": value.get("StringValue"),
+            "binaryValue": base64.b64encode(binary).decode() if binary is not None else None,
+            "dataType": value["DataType"], "stringListValues": [], "binaryListValues": []}
 
 
 # ----------------------------------------------------------------------------- schedules

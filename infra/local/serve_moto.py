@@ -8,6 +8,7 @@ no server behind.
 import argparse
 import logging
 import os
+import socket
 import sys
 import time
 
@@ -32,6 +33,13 @@ def main() -> int:
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    if args.port:
+        # moto reports a busy port and carries on; another server would then answer in its place.
+        with socket.socket() as probe:
+            try:
+                probe.bind((args.host, args.port))
+            except OSError as err:
+                sys.exit(f"cannot listen on {args.host}:{args.port}: {err}")
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

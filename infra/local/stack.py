@@ -53,6 +53,13 @@ def main() -> int:
 
     host = "127.0.0.1"
     endpoint = f"http://{host}:{args.moto_port}"
+    for port in (args.api_port, args.moto_port, args.invoke_port):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise SystemExit(f"port {port} is in use (another local stack?); choose others with "
+                                 "--api-port, --moto-port and --invoke-port") from None
     state_file = Path(args.state_file)
     state_file.unlink(missing_ok=True)
     state_file.parent.mkdir(parents=True, exist_ok=True)

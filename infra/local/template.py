@@ -158,6 +158,8 @@ class Resolver:
         if name in self.params:
             return self.params[name]
         kind = self.resources[name]["Type"]
+        if kind == "AWS::Serverless::HttpApi":
+            raise ValueError(f"{name}: the API's id exists only in AWS (the local gateway has its own URL)")
         physical = self.name_of(name)
         if kind == "AWS::SQS::Queue":
             return f"{self.endpoint}/{ACCOUNT}/{physical}"

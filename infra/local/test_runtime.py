@@ -230,6 +230,18 @@ class SqsPollerTest(MotoTestCase):
         time.sleep(0.1)
         self.assertEqual(self.drain_count(sqs, url), 0)
 
+    def test_message_attributes_reach_the_function_as_lambda_shows_them(self):
+        sqs, url, arn, _ = self.queue_with_dlq("attributes", max_receives=5)
+        sqs.send_message(QueueUrl=url, MessageBody="a", MessageAttributes={
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+            "kind": {"DataType": "String", "StringValue": "pos"}})
+        poller, invoker = self.poller(sqs, url, arn, lambda e: {"batchItemFailures": []})
+        self.assertEqual(poller.poll_once(), 1)
+        attributes = invoker.calls[0][1]["Records"][0]["messageAttributes"]
+        self.assertEqual(attributes["blob"]["binaryValue"], "AAE=")
+        self.assertEqual(attributes["kind"]["stringValue"], "pos")
+        json.dumps(invoker.calls[0][1])  # what cargo-lambda is sent must be JSON
+
     def test_unknown_failure_ids_fail_the_whole_batch(self):
         sqs, url, arn, _ = self.queue_with_dlq("unknown-ids", max_receives=5)
         sqs.send_message(QueueUrl=url, MessageBody="a")

@@ -60,8 +60,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             // A failed conditional write: someone else changed the record first.
             StoreError::Conflict(what) => ApiError::Conflict(what),
-            StoreError::Corrupt { .. } => ApiError::Internal(err.to_string()),
-            StoreError::Backend(detail) => ApiError::Unavailable(detail),
+            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
+            StoreError::Corrupt { .. } | StoreError::Backend(_) => {
+                ApiError::Internal(err.to_string())
+            }
         }
     }
 }
@@ -110,9 +112,12 @@ impl ApiError {
             ApiError::Internal(_) => ("internal-error", "Internal error"),
             ApiError::Unavailable(_) => ("unavailable", "Temporarily unavailable"),
         };
-        let detail = if status.is_server_error() {
+        let detail = if let ApiError::Unavailable(_) = self {
             tracing::error!(error = %self, "request failed");
-            String::from("The request could not be completed; it is safe to retry.")
+            String::from("A service the request needs is temporarily unavailable; retry later.")
+        } else if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            String::from("The request could not be completed.")
         } else {
             self.to_string()
         };
@@ -267,9 +272,12 @@ mod tests {
     #[test]
     fn server_faults_do_not_leak_details() {
         let (status, body) =
-            problem(StoreError::Backend("connection refused to 10.0.0.1".into()).into());
+            problem(StoreError::Unavailable("timeout talking to 10.0.0.1".into()).into());
         assert_eq!(status, 503);
         assert!(!body["detail"].as_str().unwrap().contains("10.0.0.1"));
+        let (status, body) = problem(StoreError::Backend("AccessDenied for role x".into()).into());
+        assert_eq!(status, 500);
+        assert!(!body["detail"].as_str().unwrap().contains("AccessDenied"));
         let (status, _) = problem(StoreError::NotFound("partner p".into()).into());
         assert_eq!(status, 404);
     }

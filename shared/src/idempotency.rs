@@ -8,7 +8,7 @@
 //! 3. Run the work. On success store its result (`completed`, kept for `retention`, then removed by
 //!    the table's TTL); on failure delete the claim so the retry can run.
 //!
-//! The key also carries a fingerprint of the payload: the same id with another payload is a
+//! The record also keeps a fingerprint of the payload: the same key with another payload is a
 //! caller bug and is refused rather than answered with the first payload's result.
 
 use std::future::Future;
@@ -98,7 +98,10 @@ impl Idempotency {
                 Ok(Outcome::Ran(value))
             }
             Err(err) => {
-                self.release(key, &token).await?;
+                if let Err(release_error) = self.release(key, &token).await {
+                    // The claim expires by itself; the work's own error is what the caller needs.
+                    tracing::warn!(key, error = %release_error, "could not release an idempotency claim");
+                }
                 Err(IdempotencyError::Work(err))
             }
         }
@@ -123,7 +126,8 @@ impl Idempotency {
             .item("fingerprint", attr::s(fingerprint))
             .item("token", attr::s(token))
             .item("in_progress_until", attr::n(now + secs(self.in_progress_expiry)))
-            .item(EXPIRES_AT, attr::n(now + secs(self.retention)))
+            // Never let the TTL clause below free a live claim.
+            .item(EXPIRES_AT, attr::n(now + secs(self.retention.max(self.in_progress_expiry))))
             // Free, or held by a crashed attempt, or a completed record past its retention that
             // the TTL sweeper has not removed yet.
             .condition_expression(

@@ -11,8 +11,8 @@ use tracing_subscriber::EnvFilter;
 /// Installs the JSON subscriber. Call once, first thing in `main`.
 pub fn init() {
     let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .map(|level| EnvFilter::new(level.to_lowercase()))
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| lambda_level(&level)))
+        .map(EnvFilter::new)
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
@@ -25,6 +25,14 @@ pub fn init() {
         .init();
 }
 
+/// Lambda's levels (TRACE..FATAL) as tracing directives; tracing has no FATAL.
+fn lambda_level(level: &str) -> String {
+    match level.to_ascii_lowercase().as_str() {
+        "fatal" => String::from("error"),
+        other => other.to_string(),
+    }
+}
+
 /// For command-line tools: human-readable logs on stderr, quiet by default.
 pub fn init_cli() {
     let filter = std::env::var("RUST_LOG")
@@ -34,4 +42,14 @@ pub fn init_cli() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn maps_lambda_log_levels_to_tracing_directives() {
+        assert_eq!(super::lambda_level("FATAL"), "error");
+        assert_eq!(super::lambda_level("WARN"), "warn");
+        assert_eq!(super::lambda_level("DEBUG"), "debug");
+    }
 }

@@ -122,3 +122,34 @@ fn a_key_issued_with_chanctl_works_until_it_is_revoked() {
         "the key itself is never stored or shown again"
     );
 }
+
+#[test]
+fn deactivating_a_partner_revokes_its_keys() {
+    let stack = Stack::load();
+    let partner = stack.chanctl(&[
+        "partner",
+        "create",
+        "--name",
+        "Litware Inc",
+        "--country",
+        "US",
+        "--status",
+        "active",
+    ]);
+    let partner_id = partner["id"].as_str().unwrap();
+    let issued = stack.chanctl(&[
+        "key",
+        "issue",
+        "--role",
+        "partner",
+        "--principal",
+        partner_id,
+    ]);
+    let key = issued["api_key"].as_str().unwrap();
+    let path = format!("/partners/{partner_id}");
+    assert_eq!(stack.request("GET", &path, Some(key)).status, 200);
+
+    let updated = stack.chanctl(&["partner", "set-status", partner_id, "inactive"]);
+    assert_eq!(updated["status"], "inactive");
+    assert_eq!(stack.request("GET", &path, Some(key)).status, 403);
+}

@@ -47,7 +47,8 @@ impl SqsPublisher {
     }
 
     /// Sends every envelope, in order, batched. On a FIFO queue all go to one message group
-    /// per message type; use [`Self::publish_grouped`] to order per entity instead.
+    /// (the message type), which orders them all but sends one per request; use
+    /// [`Self::publish_grouped`] to order per entity and batch across entities.
     pub async fn publish<T: Message>(
         &self,
         queue_url: &str,
@@ -89,17 +90,28 @@ impl SqsPublisher {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        for batch in batches(outgoing) {
-            self.send_batch(queue_url, batch).await?;
+        let mut batches = batches(outgoing).into_iter();
+        while let Some(batch) = batches.next() {
+            if let Err((mut unsent, reason)) = self.send_batch(queue_url, batch).await {
+                // Nothing after a failed batch is sent: report every message that is not out.
+                unsent.extend(batches.flatten().map(|m| m.id));
+                return Err(PublishError::NotSent {
+                    queue_url: queue_url.to_string(),
+                    ids: unsent,
+                    reason,
+                });
+            }
         }
         Ok(())
     }
 
+    /// Sends one batch, retrying entries that SQS failed on its side. Returns the ids not sent.
     async fn send_batch(
         &self,
         queue_url: &str,
         mut pending: Vec<Outgoing>,
-    ) -> Result<(), PublishError> {
+    ) -> Result<(), (Vec<String>, String)> {
+        let ids = |messages: Vec<Outgoing>| messages.into_iter().map(|m| m.id).collect::<Vec<_>>();
         let mut backoff = self.first_backoff;
         let mut last_reason = String::new();
         for attempt in 1..=self.max_attempts {
@@ -126,58 +138,56 @@ impl SqsPublisher {
                 .set_entries(Some(entries.collect()))
                 .send()
                 .await;
-            let output = match result {
-                Ok(output) => output,
-                Err(err) => {
-                    last_reason = DisplayErrorContext(&err).to_string();
-                    tracing::warn!(attempt, error = %last_reason, "SendMessageBatch failed");
-                    continue;
-                }
-            };
-            let failed = output.failed;
-            if failed.is_empty() {
+            // The SDK has already retried transient request failures; what remains is final.
+            let output = result.map_err(|err| {
+                (
+                    ids(std::mem::take(&mut pending)),
+                    DisplayErrorContext(&err).to_string(),
+                )
+            })?;
+            if output.failed.is_empty() {
                 return Ok(());
             }
-            let mut retry = Vec::new();
             let mut slots: Vec<Option<Outgoing>> = pending.into_iter().map(Some).collect();
-            for failure in failed {
-                let message = failure
-                    .id
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|index| slots.get_mut(index)?.take());
-                let Some(message) = message else { continue };
+            let mut retry = Vec::new();
+            let mut refused = Vec::new();
+            for failure in output.failed {
+                let index = failure.id.parse::<usize>().ok();
+                let Some(message) = index.and_then(|i| slots.get_mut(i)?.take()) else {
+                    continue;
+                };
                 last_reason = format!("{}: {}", failure.code, failure.message.unwrap_or_default());
+                // A sender fault (a malformed entry) fails the same way every time.
                 if failure.sender_fault {
-                    // Our fault (bad attribute, too large): retrying cannot help.
-                    return Err(PublishError::NotSent {
-                        queue_url: queue_url.to_string(),
-                        ids: vec![message.id],
-                        reason: last_reason,
-                    });
+                    refused.push(message);
+                } else {
+                    retry.push(message);
                 }
-                retry.push(message);
+            }
+            if !refused.is_empty() {
+                refused.extend(retry);
+                return Err((ids(refused), last_reason));
             }
             tracing::warn!(attempt, failed = retry.len(), reason = %last_reason, "retrying failed batch entries");
             pending = retry;
         }
-        Err(PublishError::NotSent {
-            queue_url: queue_url.to_string(),
-            ids: pending.into_iter().map(|m| m.id).collect(),
-            reason: last_reason,
-        })
+        Err((ids(pending), last_reason))
     }
 }
 
-/// Splits messages into batches within the entry and byte limits, keeping their order.
+/// Splits messages into batches within the entry and byte limits, keeping their order. On a FIFO
+/// queue a batch holds at most one message per group: a retried entry then cannot fall behind a
+/// later message of its own group, because later messages go in later batches.
 fn batches(messages: Vec<Outgoing>) -> Vec<Vec<Outgoing>> {
     let mut batches: Vec<Vec<Outgoing>> = Vec::new();
     let mut bytes = 0;
     for message in messages {
         let size = message.body.len();
-        let full = batches
-            .last()
-            .is_none_or(|b| b.len() == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES);
+        let full = batches.last().is_none_or(|batch| {
+            batch.len() == MAX_BATCH_ENTRIES
+                || bytes + size > MAX_BATCH_BYTES
+                || (message.group.is_some() && batch.iter().any(|m| m.group == message.group))
+        });
         if full {
             batches.push(Vec::new());
             bytes = 0;
@@ -204,6 +214,26 @@ mod tests {
             body: "a".repeat(size),
             group: None,
         }
+    }
+
+    #[test]
+    fn fifo_batches_hold_one_message_per_group() {
+        let message = |id: &str, group: &str| Outgoing {
+            id: id.into(),
+            body: "x".into(),
+            group: Some(group.into()),
+        };
+        let split = batches(vec![
+            message("a1", "a"),
+            message("b1", "b"),
+            message("a2", "a"),
+            message("c1", "c"),
+        ]);
+        let ids: Vec<Vec<&str>> = split
+            .iter()
+            .map(|b| b.iter().map(|m| m.id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, [vec!["a1", "b1"], vec!["a2", "c1"]]);
     }
 
     #[test]
@@ -267,20 +297,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reports_what_could_not_be_sent() {
+    async fn reports_every_message_that_could_not_be_sent() {
         let sqs = testing::sqs_client().await;
         let missing = format!("{}/000000000000/no-such-queue", testing::endpoint());
-        let mut publisher = SqsPublisher::new(sqs);
-        publisher.first_backoff = Duration::from_millis(1);
-        let err = publisher
-            .publish(
-                &missing,
-                &[Envelope::new("lost", Ping { n: 1 }, Utc::now())],
-            )
+        let envelopes: Vec<_> = (0..12)
+            .map(|n| Envelope::new(format!("lost:{n}"), Ping { n }, Utc::now()))
+            .collect();
+        let err = SqsPublisher::new(sqs)
+            .publish(&missing, &envelopes)
             .await
             .unwrap_err();
+        let expected: Vec<String> = (0..12).map(|n| format!("lost:{n}")).collect();
         assert!(
-            matches!(&err, PublishError::NotSent { ids, .. } if ids == &["lost".to_string()]),
+            matches!(&err, PublishError::NotSent { ids, .. } if ids == &expected),
             "{err}"
         );
     }

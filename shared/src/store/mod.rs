@@ -21,6 +21,7 @@ pub mod attr;
 mod partners;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
 pub use api_keys::ApiKeys;
 pub use partners::Partners;
@@ -46,7 +47,12 @@ pub enum StoreError {
     /// A stored record that cannot be read back: a bug or a manual edit, never a client error.
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
+    /// Throttled, timed out or a server-side fault: the same request may succeed later.
     #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Refused for good (permissions, a missing table, a malformed request): a bug or a
+    /// misconfiguration, never worth retrying as is.
+    #[error("storage error: {0}")]
     Backend(String),
 }
 
@@ -74,23 +80,58 @@ impl DynamoStore {
     }
 }
 
-/// True when the error is DynamoDB refusing a conditional write (or a transaction's condition).
+/// True when the error is DynamoDB refusing a conditional write.
 pub fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    matches!(
-        err.as_service_error().and_then(|e| e.code()),
-        Some("ConditionalCheckFailedException" | "TransactionCanceledException")
-    )
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
-/// Maps an SDK error to the store's error, naming what was being done.
+/// True when a transaction was cancelled because one of its conditions failed. A transaction
+/// cancelled for another reason (a concurrent transaction, throttling) is not a conflict.
+pub fn is_transaction_condition_failure<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
+/// Error codes after which the same request may succeed.
+const TRANSIENT_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionCanceledException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+/// Maps an SDK error to the store's error, naming what was being done. Callers that expect a
+/// condition to fail check [`is_condition_failure`] (or the transaction variant) first.
 pub fn sdk_error<E, R>(doing: &str, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => err
+            .as_service_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| TRANSIENT_CODES.contains(&code)),
+        _ => false,
+    };
+    let detail = format!("{doing}: {}", DisplayErrorContext(&err));
     if is_condition_failure(&err) {
         StoreError::Conflict(doing.to_string())
+    } else if transient {
+        StoreError::Unavailable(detail)
     } else {
-        StoreError::Backend(format!("{doing}: {}", DisplayErrorContext(&err)))
+        StoreError::Backend(detail)
     }
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tributary::domain::{
-    ApiKey, ApiKeyRecord, KeyId, Partner, PartnerId, PartnerKind, PartnerStatus, Role,
+    ApiKey, ApiKeyRecord, KeyId, KeyStatus, Partner, PartnerId, PartnerKind, PartnerStatus, Role,
 };
 use tributary::store::{ApiKeys, DynamoStore, Partners, StoreError};
 
@@ -40,7 +40,8 @@ enum Command {
     /// API keys: issue (shown once), revoke, list.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Create demo partners and keys (for the local stack) and print the keys.
+    /// Create demo partners and keys and print the keys. Local endpoints only: the demo includes a
+    /// vendor_admin key.
     SeedDemo,
 }
 
@@ -61,7 +62,8 @@ enum PartnerCommand {
         id: PartnerId,
     },
     List,
-    /// Set the status (`active` opens deal registration and claims to the partner).
+    /// Set the status (`active` opens deal registration and claims to the partner; `inactive`
+    /// also revokes every key of the partner).
     SetStatus {
         id: PartnerId,
         #[arg(value_parser = parse::<PartnerStatus>)]
@@ -117,6 +119,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    let local_endpoint =
+        cli.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    if matches!(cli.command, Command::SeedDemo) && !local_endpoint {
+        return Err(Failure(
+            "seed-demo creates well-known demo keys (a vendor_admin one among them) and only runs \
+             against a local endpoint: pass --endpoint-url or set AWS_ENDPOINT_URL"
+                .into(),
+        ));
+    }
     let table = cli.table.ok_or_else(|| {
         Failure("no table: pass --table or set TABLE_NAME (the stack's TableName output)".into())
     })?;
@@ -193,7 +204,24 @@ async fn partner(
             let updated = store
                 .set_partner_status(&id, status, current.version, Utc::now())
                 .await?;
+            if status == PartnerStatus::Inactive {
+                revoke_all_keys(store, id.as_str()).await?;
+            }
             out.show(&updated, || describe(&updated));
+        }
+    }
+    Ok(())
+}
+
+/// Offboarding keeps the history but ends access: every active key of the principal is revoked.
+async fn revoke_all_keys(store: &DynamoStore, principal: &str) -> Result<(), Failure> {
+    for key in store.list_keys(principal).await? {
+        if key.status == KeyStatus::Active {
+            match store.revoke_key(&key.key_id, Utc::now()).await {
+                // Revoked meanwhile by someone else: the outcome is the same.
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
         }
     }
     Ok(())
