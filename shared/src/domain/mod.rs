@@ -1,6 +1,7 @@
 //! Pure business rules and types: no AWS, no I/O, no async.
 
 pub mod access;
+pub mod deal;
 pub mod ids;
 pub mod money;
 pub mod partner;

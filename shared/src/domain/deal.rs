@@ -1,0 +1,821 @@
+//! Deal registration rules: what a registration must contain, how end customers are normalised,
+//! what counts as a conflict, when a deal may be approved automatically, and the deal's states.
+//!
+//! Everything here is pure; the functions that store deals and queue them for review build on it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::money::{Currency, Money};
+use super::validation::ValidationErrors;
+
+/// Legal-form words dropped from company names before comparing them ("ABC Computers, Inc." and
+/// "abc computers" are one customer). Compared after lower-casing and removing punctuation.
+const LEGAL_SUFFIXES: &[&str] = &[
+    "inc",
+    "incorporated",
+    "llc",
+    "llp",
+    "lp",
+    "ltd",
+    "limited",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "gmbh",
+    "ag",
+    "kg",
+    "ohg",
+    "ug",
+    "sa",
+    "sas",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "plc",
+    "pty",
+    "pte",
+    "kk",
+    "oy",
+    "ab",
+    "as",
+    "aps",
+    "sro",
+    "sp",
+    "zoo",
+    "oyj",
+];
+
+/// Second-level labels under which registrable domains take three labels (`acme.co.uk`).
+const SECOND_LEVEL: &[&str] = &["co", "com", "org", "net", "gov", "ac", "edu", "ne", "or"];
+
+/// The company name compared for conflicts: lower case, punctuation and "and" removed, legal
+/// suffixes (Inc, LLC, GmbH, ...) and a leading "the" dropped, whitespace collapsed.
+pub fn normalize_company_name(name: &str) -> String {
+    // Dots and apostrophes join ("S.A." is "sa", "O'Neil" is "oneil"); other punctuation separates.
+    let cleaned: String = name
+        .to_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, '.' | '\'' | '’'))
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    // "&" and "and" are one word; dropping both keeps "A & B" and "A and B" equal.
+    let mut words: Vec<&str> = cleaned.split_whitespace().filter(|w| *w != "and").collect();
+    while words.len() > 1 && LEGAL_SUFFIXES.contains(words.last().expect("not empty")) {
+        words.pop();
+    }
+    if words.len() > 1 && words[0] == "the" {
+        words.remove(0);
+    }
+    words.join(" ")
+}
+
+/// The registrable domain compared for conflicts: `https://www.Sales.Example.com/x` and
+/// `example.com` are one customer. `None` when the input is not a domain.
+pub fn normalize_domain(domain: &str) -> Option<String> {
+    let mut host = domain.trim().to_lowercase();
+    if let Some((_, rest)) = host.split_once("://") {
+        host = rest.to_string();
+    }
+    if let Some((_, rest)) = host.split_once('@') {
+        host = rest.to_string(); // an e-mail address names its domain
+    }
+    let host = host.split(['/', '?', '#', ':']).next().unwrap_or_default();
+    let host = host.trim_end_matches('.');
+    let labels: Vec<&str> = host.split('.').collect();
+    let valid = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2);
+    if !valid {
+        return None;
+    }
+    let n = labels.len();
+    let keep = if n >= 3 && labels[n - 1].len() == 2 && SECOND_LEVEL.contains(&labels[n - 2]) {
+        3
+    } else {
+        2
+    };
+    Some(labels[n - keep..].join("."))
+}
+
+/// The end customer of an opportunity, as registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndCustomer {
+    pub name: String,
+    pub domain: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+/// The keys under which a customer is matched: two registrations name the same customer when
+/// their normalised names or their registrable domains are equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CustomerKeys {
+    pub name: String,
+    pub domain: Option<String>,
+}
+
+impl CustomerKeys {
+    pub fn of(customer: &EndCustomer) -> Self {
+        Self {
+            name: normalize_company_name(&customer.name),
+            domain: customer.domain.as_deref().and_then(normalize_domain),
+        }
+    }
+
+    /// Index keys, one per way of matching (`name:<name>`, `domain:<domain>`).
+    pub fn index_keys(&self) -> Vec<String> {
+        let mut keys = vec![format!("name:{}", self.name)];
+        if let Some(domain) = &self.domain {
+            keys.push(format!("domain:{domain}"));
+        }
+        keys
+    }
+
+    pub fn same_customer(&self, other: &CustomerKeys) -> bool {
+        self.name == other.name || (self.domain.is_some() && self.domain == other.domain)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DealStatus {
+    /// Registered and queued for review (conflict check, auto-approval rule).
+    Submitted,
+    /// Waiting for a channel manager's decision.
+    PendingReview,
+    /// Approved: protected until its expiry, unless won or lost first.
+    Approved,
+    Rejected,
+    Won,
+    Lost,
+    /// Protection ran out before the partner reported an outcome.
+    Expired,
+}
+
+impl DealStatus {
+    pub const ALL: [DealStatus; 7] = [
+        DealStatus::Submitted,
+        DealStatus::PendingReview,
+        DealStatus::Approved,
+        DealStatus::Rejected,
+        DealStatus::Won,
+        DealStatus::Lost,
+        DealStatus::Expired,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DealStatus::Submitted => "submitted",
+            DealStatus::PendingReview => "pending_review",
+            DealStatus::Approved => "approved",
+            DealStatus::Rejected => "rejected",
+            DealStatus::Won => "won",
+            DealStatus::Lost => "lost",
+            DealStatus::Expired => "expired",
+        }
+    }
+
+    /// Not yet decided: such a registration blocks others for the same customer and product.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, DealStatus::Submitted | DealStatus::PendingReview)
+    }
+}
+
+impl FromStr for DealStatus {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        DealStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| format!("unknown deal status {value:?}"))
+    }
+}
+
+impl fmt::Display for DealStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a registration was rejected. A rejection always carries one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum RejectionReason {
+    Duplicate,
+    ExistingCustomer,
+    OutsideTerritory,
+    Incomplete,
+    Other { text: String },
+}
+
+/// What a deal needs for the conflict rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealFacts {
+    pub partner_id: String,
+    pub customer: CustomerKeys,
+    pub products: BTreeSet<String>,
+    pub status: DealStatus,
+    pub protected_until: Option<DateTime<Utc>>,
+}
+
+impl DealFacts {
+    /// Whether this deal still holds its customer and products: pending, or approved and protected.
+    pub fn holds_claim(&self, now: DateTime<Utc>) -> bool {
+        self.status.is_pending()
+            || (self.status == DealStatus::Approved
+                && self.protected_until.is_some_and(|until| until > now))
+    }
+}
+
+/// The conflict rule: another partner's pending, or approved and still protected, registration
+/// for the same end customer that shares at least one product.
+pub fn conflicts(candidate: &DealFacts, other: &DealFacts, now: DateTime<Utc>) -> bool {
+    candidate.partner_id != other.partner_id
+        && other.holds_claim(now)
+        && candidate.customer.same_customer(&other.customer)
+        && !candidate.products.is_disjoint(&other.products)
+}
+
+/// The auto-approval rule: with no conflict, a deal whose value is under the threshold for the
+/// partner's tier (or the default threshold) is approved without a manager. A value in another
+/// currency than the threshold's, or no threshold at all, waits for a manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoApprovalPolicy {
+    pub default_threshold: Option<Money>,
+    /// (tier, threshold); a tier's own threshold wins over the default.
+    pub tier_thresholds: Vec<(String, Money)>,
+}
+
+impl AutoApprovalPolicy {
+    pub fn threshold_for(&self, tier: Option<&str>) -> Option<Money> {
+        tier.and_then(|tier| {
+            self.tier_thresholds
+                .iter()
+                .find(|(t, _)| t.eq_ignore_ascii_case(tier))
+                .map(|(_, threshold)| *threshold)
+        })
+        .or(self.default_threshold)
+    }
+
+    pub fn auto_approves(&self, value: Money, tier: Option<&str>, has_conflict: bool) -> bool {
+        !has_conflict
+            && self
+                .threshold_for(tier)
+                .is_some_and(|t| t.currency == value.currency && value.amount < t.amount)
+    }
+}
+
+/// What review concludes for a submitted deal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewOutcome {
+    AutoApprove,
+    /// Waits for a manager; `conflict` says whether another partner's registration competes.
+    NeedsManager {
+        conflict: bool,
+    },
+}
+
+pub fn review(
+    policy: &AutoApprovalPolicy,
+    value: Money,
+    tier: Option<&str>,
+    has_conflict: bool,
+) -> ReviewOutcome {
+    if policy.auto_approves(value, tier, has_conflict) {
+        ReviewOutcome::AutoApprove
+    } else {
+        ReviewOutcome::NeedsManager {
+            conflict: has_conflict,
+        }
+    }
+}
+
+/// `from` plus `days` business days (Monday to Friday), keeping the time of day. A start on a
+/// weekend counts from the following Monday.
+pub fn add_business_days(from: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    let mut at = from;
+    while matches!(at.weekday(), Weekday::Sat | Weekday::Sun) {
+        at += Duration::days(1);
+    }
+    let mut left = days;
+    while left > 0 {
+        at += Duration::days(1);
+        if !matches!(at.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    at
+}
+
+/// A registration as a partner submits it (`POST /deals`), before validation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealRequest {
+    pub end_customer: Option<EndCustomerRequest>,
+    pub products: Option<Vec<String>>,
+    pub estimated_value: Option<MoneyRequest>,
+    pub expected_close_date: Option<String>,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndCustomerRequest {
+    pub name: Option<String>,
+    pub domain: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyRequest {
+    /// A decimal string ("12500.00"); a JSON number is accepted and read exactly.
+    pub amount: Option<serde_json::Value>,
+    pub currency: Option<String>,
+}
+
+/// A registration that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidDeal {
+    pub end_customer: EndCustomer,
+    pub products: BTreeSet<String>,
+    pub estimated_value: Money,
+    pub expected_close_date: NaiveDate,
+    pub notes: Option<String>,
+}
+
+pub const MAX_PRODUCTS: usize = 50;
+pub const MAX_NOTES_CHARS: usize = 2000;
+
+impl DealRequest {
+    /// Checks every field and reports every fault at once. `is_known_sku` answers from the catalog.
+    pub fn validate(
+        self,
+        today: NaiveDate,
+        is_known_sku: impl Fn(&str) -> bool,
+    ) -> Result<ValidDeal, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let customer = self.end_customer.unwrap_or_default();
+        let name = customer.name.unwrap_or_default().trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            errors.add("end_customer.name", "required, at most 200 characters");
+        } else if normalize_company_name(&name).is_empty() {
+            errors.add("end_customer.name", "must contain letters or digits");
+        }
+        let domain = customer
+            .domain
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty());
+        if let Some(domain) = &domain
+            && normalize_domain(domain).is_none()
+        {
+            errors.add(
+                "end_customer.domain",
+                "is not a domain name such as example.com",
+            );
+        }
+        let country = customer
+            .country
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_uppercase();
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            errors.add(
+                "end_customer.country",
+                "required, an ISO 3166-1 alpha-2 code such as US",
+            );
+        }
+
+        let mut products = BTreeSet::new();
+        match self.products {
+            None => errors.add("products", "required: at least one SKU"),
+            Some(list) if list.is_empty() => errors.add("products", "required: at least one SKU"),
+            Some(list) if list.len() > MAX_PRODUCTS => {
+                errors.add("products", format!("at most {MAX_PRODUCTS} SKUs"))
+            }
+            Some(list) => {
+                for (index, sku) in list.into_iter().enumerate() {
+                    let sku = sku.trim().to_string();
+                    if sku.is_empty() {
+                        errors.add(format!("products[{index}]"), "empty SKU");
+                    } else if !is_known_sku(&sku) {
+                        errors.add(format!("products[{index}]"), format!("unknown SKU {sku:?}"));
+                    } else {
+                        products.insert(sku);
+                    }
+                }
+            }
+        }
+
+        let value = parse_money(self.estimated_value, "estimated_value", &mut errors);
+        let close = match self.expected_close_date.as_deref().map(str::trim) {
+            None | Some("") => {
+                errors.add("expected_close_date", "required, YYYY-MM-DD");
+                None
+            }
+            Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+                Ok(date) if date < today => {
+                    errors.add("expected_close_date", "is in the past");
+                    None
+                }
+                Ok(date) => Some(date),
+                Err(_) => {
+                    errors.add(
+                        "expected_close_date",
+                        "is not a date in the form YYYY-MM-DD",
+                    );
+                    None
+                }
+            },
+        };
+        let notes = self
+            .notes
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        if notes
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS)
+        {
+            errors.add("notes", format!("at most {MAX_NOTES_CHARS} characters"));
+        }
+        match (value, close) {
+            (Some(estimated_value), Some(expected_close_date)) if errors.is_empty() => {
+                Ok(ValidDeal {
+                    end_customer: EndCustomer {
+                        name,
+                        domain,
+                        country,
+                    },
+                    products,
+                    estimated_value,
+                    expected_close_date,
+                    notes,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+fn parse_money(
+    request: Option<MoneyRequest>,
+    field: &str,
+    errors: &mut ValidationErrors,
+) -> Option<Money> {
+    let Some(request) = request else {
+        errors.add(
+            field,
+            "required: {\"amount\": \"...\", \"currency\": \"USD\"}",
+        );
+        return None;
+    };
+    let currency = match request.currency.as_deref().map(str::parse::<Currency>) {
+        Some(Ok(currency)) => Some(currency),
+        Some(Err(err)) => {
+            errors.add(format!("{field}.currency"), err.to_string());
+            None
+        }
+        None => {
+            errors.add(format!("{field}.currency"), "required, an ISO 4217 code");
+            None
+        }
+    };
+    let amount = match request.amount {
+        Some(serde_json::Value::String(text)) => Decimal::from_str_exact(text.trim()).ok(),
+        // serde_json keeps a number's digits; reading them as text avoids any float.
+        Some(serde_json::Value::Number(number)) => {
+            Decimal::from_str_exact(&number.to_string()).ok()
+        }
+        _ => None,
+    };
+    let amount = match amount {
+        None => {
+            errors.add(
+                format!("{field}.amount"),
+                "required, a decimal number such as \"12500.00\"",
+            );
+            None
+        }
+        Some(amount) if amount.is_sign_negative() || amount.is_zero() => {
+            errors.add(format!("{field}.amount"), "must be greater than zero");
+            None
+        }
+        Some(amount) => Some(amount),
+    };
+    Some(Money::new(amount?, currency?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn company_names_normalise_case_punctuation_and_legal_suffixes() {
+        for (a, b) in [
+            ("ABC Computers, Inc.", "abc computers"),
+            ("Müller GmbH & Co. KG", "müller"),
+            ("The Widget Company Ltd", "widget"),
+            ("  Acme   Corp. ", "acme"),
+            ("Globex S.A.", "globex"),
+            ("O'Neil & Sons", "ONeil and sons"),
+        ] {
+            assert_eq!(
+                normalize_company_name(a),
+                normalize_company_name(b),
+                "{a} ~ {b}"
+            );
+        }
+        assert_ne!(
+            normalize_company_name("Acme Labs"),
+            normalize_company_name("Acme")
+        );
+        // A name made only of a legal word stays itself rather than becoming empty.
+        assert_eq!(normalize_company_name("Inc"), "inc");
+    }
+
+    #[test]
+    fn domains_normalise_to_the_registrable_domain() {
+        for (input, expected) in [
+            ("example.com", "example.com"),
+            ("sub.example.com", "example.com"),
+            ("https://WWW.Sales.Example.com/contact?x=1", "example.com"),
+            ("buyer@shop.example.com", "example.com"),
+            ("acme.co.uk", "acme.co.uk"),
+            ("eu.acme.co.uk", "acme.co.uk"),
+            ("example.com.", "example.com"),
+        ] {
+            assert_eq!(
+                normalize_domain(input).as_deref(),
+                Some(expected),
+                "{input}"
+            );
+        }
+        for bad in [
+            "",
+            "localhost",
+            "not a domain",
+            "exa_mple.com",
+            "1.2.3.4",
+            "-x.com",
+        ] {
+            assert_eq!(normalize_domain(bad), None, "{bad:?}");
+        }
+    }
+
+    fn facts(
+        partner: &str,
+        name: &str,
+        domain: Option<&str>,
+        products: &[&str],
+        status: DealStatus,
+    ) -> DealFacts {
+        DealFacts {
+            partner_id: partner.into(),
+            customer: CustomerKeys::of(&EndCustomer {
+                name: name.into(),
+                domain: domain.map(Into::into),
+                country: "US".into(),
+            }),
+            products: products.iter().map(|p| p.to_string()).collect(),
+            status,
+            protected_until: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn another_partners_pending_deal_for_the_same_customer_and_a_shared_product_conflicts() {
+        let mine = facts(
+            "p1",
+            "ABC Computers, Inc.",
+            None,
+            &["A", "B"],
+            DealStatus::Submitted,
+        );
+        let theirs = facts(
+            "p2",
+            "abc computers",
+            None,
+            &["B", "C"],
+            DealStatus::PendingReview,
+        );
+        assert!(conflicts(&mine, &theirs, now()));
+    }
+
+    #[test]
+    fn same_domain_under_different_names_conflicts() {
+        let mine = facts("p1", "ABC", Some("abc.com"), &["A"], DealStatus::Submitted);
+        let theirs = facts(
+            "p2",
+            "ABC Holdings",
+            Some("eu.abc.com"),
+            &["A"],
+            DealStatus::Submitted,
+        );
+        assert!(conflicts(&mine, &theirs, now()));
+    }
+
+    #[test]
+    fn no_conflict_without_a_shared_product_or_with_the_same_partner() {
+        let mine = facts("p1", "ABC", None, &["A"], DealStatus::Submitted);
+        assert!(!conflicts(
+            &mine,
+            &facts("p2", "ABC", None, &["B"], DealStatus::Submitted),
+            now()
+        ));
+        assert!(!conflicts(
+            &mine,
+            &facts("p1", "ABC", None, &["A"], DealStatus::Submitted),
+            now()
+        ));
+        assert!(!conflicts(
+            &mine,
+            &facts("p2", "XYZ", None, &["A"], DealStatus::Submitted),
+            now()
+        ));
+    }
+
+    #[test]
+    fn approved_deals_conflict_only_while_protected_and_decided_ones_never() {
+        let mine = facts("p1", "ABC", None, &["A"], DealStatus::Submitted);
+        let mut approved = facts("p2", "ABC", None, &["A"], DealStatus::Approved);
+        approved.protected_until = Some(now() + Duration::days(1));
+        assert!(conflicts(&mine, &approved, now()));
+        approved.protected_until = Some(now() - Duration::seconds(1));
+        assert!(!conflicts(&mine, &approved, now()));
+        for status in [
+            DealStatus::Rejected,
+            DealStatus::Won,
+            DealStatus::Lost,
+            DealStatus::Expired,
+        ] {
+            assert!(
+                !conflicts(&mine, &facts("p2", "ABC", None, &["A"], status), now()),
+                "{status}"
+            );
+        }
+    }
+
+    fn usd(amount: &str) -> Money {
+        Money::parse(amount, "USD").unwrap()
+    }
+
+    #[test]
+    fn auto_approval_needs_no_conflict_and_a_value_under_the_tier_threshold() {
+        let policy = AutoApprovalPolicy {
+            default_threshold: Some(usd("10000")),
+            tier_thresholds: vec![("gold".into(), usd("50000"))],
+        };
+        assert_eq!(
+            review(&policy, usd("9999.99"), None, false),
+            ReviewOutcome::AutoApprove
+        );
+        assert_eq!(
+            review(&policy, usd("10000"), None, false),
+            ReviewOutcome::NeedsManager { conflict: false }
+        );
+        assert_eq!(
+            review(&policy, usd("40000"), Some("Gold"), false),
+            ReviewOutcome::AutoApprove
+        );
+        assert_eq!(
+            review(&policy, usd("1"), Some("gold"), true),
+            ReviewOutcome::NeedsManager { conflict: true }
+        );
+        let euros = Money::parse("1", "EUR").unwrap();
+        assert_eq!(
+            review(&policy, euros, None, false),
+            ReviewOutcome::NeedsManager { conflict: false }
+        );
+        let manual_only = AutoApprovalPolicy {
+            default_threshold: None,
+            tier_thresholds: vec![],
+        };
+        assert!(!manual_only.auto_approves(usd("1"), None, false));
+    }
+
+    #[test]
+    fn review_due_time_skips_weekends() {
+        let friday = Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap();
+        assert_eq!(
+            add_business_days(friday, 2),
+            Utc.with_ymd_and_hms(2026, 12, 1, 9, 30, 0).unwrap()
+        );
+        let saturday = Utc.with_ymd_and_hms(2026, 11, 28, 9, 30, 0).unwrap();
+        assert_eq!(
+            add_business_days(saturday, 1),
+            Utc.with_ymd_and_hms(2026, 12, 1, 9, 30, 0).unwrap()
+        );
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 9, 30, 0).unwrap();
+        assert_eq!(add_business_days(monday, 0), monday);
+    }
+
+    fn request(json: serde_json::Value) -> DealRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+    }
+
+    #[test]
+    fn a_complete_registration_validates() {
+        let deal = request(serde_json::json!({
+            "end_customer": {"name": "ABC Computers, Inc.", "domain": "abc.com", "country": "us"},
+            "products": ["SKU-1", "SKU-2", "SKU-1"],
+            "estimated_value": {"amount": "12500.50", "currency": "USD"},
+            "expected_close_date": "2026-12-31",
+            "notes": "  renewal  "
+        }))
+        .validate(today(), |_| true)
+        .unwrap();
+        assert_eq!(deal.end_customer.country, "US");
+        assert_eq!(deal.products.len(), 2);
+        assert_eq!(deal.estimated_value, usd("12500.50"));
+        assert_eq!(deal.notes.as_deref(), Some("renewal"));
+    }
+
+    #[test]
+    fn every_faulty_field_is_named() {
+        let errors = request(serde_json::json!({
+            "end_customer": {"name": "", "domain": "not a domain", "country": "USA"},
+            "products": ["SKU-1", "NOPE", ""],
+            "estimated_value": {"amount": "-5", "currency": "XYZ"},
+            "expected_close_date": "2020-01-01",
+            "notes": "x".repeat(MAX_NOTES_CHARS + 1)
+        }))
+        .validate(today(), |sku| sku == "SKU-1")
+        .unwrap_err();
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "end_customer.name",
+                "end_customer.domain",
+                "end_customer.country",
+                "products[1]",
+                "products[2]",
+                "estimated_value.currency",
+                "estimated_value.amount",
+                "expected_close_date",
+                "notes"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_required_and_numbers_are_read_exactly() {
+        let errors = DealRequest::default()
+            .validate(today(), |_| true)
+            .unwrap_err();
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "end_customer.name",
+                "end_customer.country",
+                "products",
+                "estimated_value",
+                "expected_close_date"
+            ]
+        );
+        let deal = request(serde_json::json!({
+            "end_customer": {"name": "ABC", "country": "US"},
+            "products": ["A"],
+            "estimated_value": {"amount": 0.1, "currency": "USD"},
+            "expected_close_date": "2026-11-23"
+        }))
+        .validate(today(), |_| true)
+        .unwrap();
+        assert_eq!(deal.estimated_value, usd("0.1"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let parsed: Result<DealRequest, _> =
+            serde_json::from_value(serde_json::json!({"product": ["A"]}));
+        assert!(parsed.is_err());
+    }
+}
