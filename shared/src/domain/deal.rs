@@ -11,6 +11,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::ids::{DealId, PartnerId};
 use super::money::{Currency, Money};
 use super::validation::ValidationErrors;
 
@@ -325,6 +326,211 @@ pub fn add_business_days(from: DateTime<Utc>, days: u32) -> DateTime<Utc> {
     at
 }
 
+/// A stored deal registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deal {
+    pub id: DealId,
+    pub partner_id: PartnerId,
+    pub status: DealStatus,
+    pub end_customer: EndCustomer,
+    pub customer_keys: CustomerKeys,
+    pub products: BTreeSet<String>,
+    pub estimated_value: Money,
+    pub expected_close_date: NaiveDate,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every transition; each transition is conditional on it.
+    pub version: u64,
+    /// When a manager's decision is due (set when the deal waits for one).
+    pub review_due_at: Option<DateTime<Utc>>,
+    /// End of protection (set on approval).
+    pub protected_until: Option<DateTime<Utc>>,
+    pub rejection: Option<RejectionReason>,
+    /// Whether the partner was warned of the coming expiry.
+    pub expiry_warned: bool,
+}
+
+/// One line of a deal's history: who changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub from: Option<DealStatus>,
+    pub to: DealStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Deal {
+    /// A new registration, `submitted` and waiting for review.
+    pub fn register(
+        partner_id: PartnerId,
+        valid: ValidDeal,
+        now: DateTime<Utc>,
+    ) -> (Deal, HistoryEntry) {
+        let deal = Deal {
+            id: DealId::generate(),
+            customer_keys: CustomerKeys::of(&valid.end_customer),
+            partner_id,
+            status: DealStatus::Submitted,
+            end_customer: valid.end_customer,
+            products: valid.products,
+            estimated_value: valid.estimated_value,
+            expected_close_date: valid.expected_close_date,
+            notes: valid.notes,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            review_due_at: None,
+            protected_until: None,
+            rejection: None,
+            expiry_warned: false,
+        };
+        let entry = HistoryEntry {
+            at: now,
+            actor: deal.partner_id.to_string(),
+            from: None,
+            to: DealStatus::Submitted,
+            note: None,
+        };
+        (deal, entry)
+    }
+
+    pub fn facts(&self) -> DealFacts {
+        DealFacts {
+            partner_id: self.partner_id.to_string(),
+            customer: self.customer_keys.clone(),
+            products: self.products.clone(),
+            status: self.status,
+            protected_until: self.protected_until,
+        }
+    }
+}
+
+/// A change of a deal's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Review found a conflict or a value over the threshold: a manager decides by `due`.
+    HoldForManager {
+        due: DateTime<Utc>,
+        conflict: bool,
+    },
+    Approve {
+        protection: Duration,
+    },
+    Reject(RejectionReason),
+    Win,
+    Lose,
+    Expire,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("deal is {status} and cannot be {action}")]
+    NotAllowed {
+        status: DealStatus,
+        action: &'static str,
+    },
+    #[error("deal is protected until {0}; it expires only after that")]
+    StillProtected(DateTime<Utc>),
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::HoldForManager { .. } => "held for review",
+            Action::Approve { .. } => "approved",
+            Action::Reject(_) => "rejected",
+            Action::Win => "marked won",
+            Action::Lose => "marked lost",
+            Action::Expire => "expired",
+        }
+    }
+}
+
+/// Applies `action` to `deal`: the new state and the history line, or why it is not allowed.
+/// A decision is final: deciding a decided deal is refused (the API answers 409).
+pub fn transition(
+    deal: &Deal,
+    action: &Action,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(Deal, HistoryEntry), TransitionError> {
+    use DealStatus::*;
+    let refuse = || TransitionError::NotAllowed {
+        status: deal.status,
+        action: action.name(),
+    };
+    let mut next = deal.clone();
+    let mut note = None;
+    match (deal.status, action) {
+        (Submitted, Action::HoldForManager { due, conflict }) => {
+            next.status = PendingReview;
+            next.review_due_at = Some(*due);
+            if *conflict {
+                note = Some(String::from(
+                    "conflicts with another partner's registration",
+                ));
+            }
+        }
+        (Submitted | PendingReview, Action::Approve { protection }) => {
+            next.status = Approved;
+            next.protected_until = Some(now + *protection);
+            next.review_due_at = None;
+        }
+        (Submitted | PendingReview, Action::Reject(reason)) => {
+            next.status = Rejected;
+            next.rejection = Some(reason.clone());
+            next.review_due_at = None;
+            note = Some(match reason {
+                RejectionReason::Other { text } => text.clone(),
+                other => serde_json::to_value(other).expect("serialisable")["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+        }
+        (Approved, Action::Win) => next.status = Won,
+        (Approved, Action::Lose) => next.status = Lost,
+        (Approved, Action::Expire) => match deal.protected_until {
+            Some(until) if until > now => return Err(TransitionError::StillProtected(until)),
+            _ => next.status = Expired,
+        },
+        _ => return Err(refuse()),
+    }
+    next.version = deal.version + 1;
+    next.updated_at = now;
+    let entry = HistoryEntry {
+        at: now,
+        actor: actor.to_string(),
+        from: Some(deal.status),
+        to: next.status,
+        note,
+    };
+    Ok((next, entry))
+}
+
+/// What the scheduled sweep does with an approved deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepAction {
+    Expire,
+    Warn,
+}
+
+pub fn sweep_action(deal: &Deal, now: DateTime<Utc>, warn_before: Duration) -> Option<SweepAction> {
+    let until = deal.protected_until?;
+    if deal.status != DealStatus::Approved {
+        None
+    } else if until <= now {
+        Some(SweepAction::Expire)
+    } else if !deal.expiry_warned && until - warn_before <= now {
+        Some(SweepAction::Warn)
+    } else {
+        None
+    }
+}
+
 /// A registration as a partner submits it (`POST /deals`), before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -362,7 +568,9 @@ pub struct ValidDeal {
     pub notes: Option<String>,
 }
 
-pub const MAX_PRODUCTS: usize = 50;
+/// Approving a deal locks each (customer key, product) pair in one DynamoDB transaction of at
+/// most 100 items: two keys times 40 products, plus the deal, its history and index entries.
+pub const MAX_PRODUCTS: usize = 40;
 pub const MAX_NOTES_CHARS: usize = 2000;
 
 impl DealRequest {
@@ -817,5 +1025,148 @@ mod tests {
         let parsed: Result<DealRequest, _> =
             serde_json::from_value(serde_json::json!({"product": ["A"]}));
         assert!(parsed.is_err());
+    }
+
+    fn registered() -> Deal {
+        let valid = request(serde_json::json!({
+            "end_customer": {"name": "ABC", "country": "US"},
+            "products": ["A"],
+            "estimated_value": {"amount": "100", "currency": "USD"},
+            "expected_close_date": "2026-12-01"
+        }))
+        .validate(today(), |_| true)
+        .unwrap();
+        Deal::register(PartnerId::generate(), valid, now()).0
+    }
+
+    #[test]
+    fn a_held_deal_is_decided_once() {
+        let deal = registered();
+        let due = add_business_days(now(), 2);
+        let (held, entry) = transition(
+            &deal,
+            &Action::HoldForManager {
+                due,
+                conflict: true,
+            },
+            "review",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (held.status, held.version, held.review_due_at),
+            (DealStatus::PendingReview, 2, Some(due))
+        );
+        assert_eq!(
+            (entry.from, entry.to),
+            (Some(DealStatus::Submitted), DealStatus::PendingReview)
+        );
+        let (approved, _) = transition(
+            &held,
+            &Action::Approve {
+                protection: Duration::days(90),
+            },
+            "mgr",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(approved.protected_until, Some(now() + Duration::days(90)));
+        assert_eq!(approved.review_due_at, None);
+        for action in [
+            Action::Approve {
+                protection: Duration::days(1),
+            },
+            Action::Reject(RejectionReason::Duplicate),
+        ] {
+            assert!(matches!(
+                transition(&approved, &action, "mgr2", now()),
+                Err(TransitionError::NotAllowed { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn rejection_records_its_reason() {
+        let (rejected, entry) = transition(
+            &registered(),
+            &Action::Reject(RejectionReason::Other {
+                text: "no budget".into(),
+            }),
+            "mgr",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(rejected.status, DealStatus::Rejected);
+        assert_eq!(entry.note.as_deref(), Some("no budget"));
+        let (_, entry) = transition(
+            &registered(),
+            &Action::Reject(RejectionReason::OutsideTerritory),
+            "mgr",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(entry.note.as_deref(), Some("outside_territory"));
+    }
+
+    #[test]
+    fn only_approved_deals_are_won_lost_or_expired_and_expiry_waits_for_the_end_of_protection() {
+        let deal = registered();
+        assert!(transition(&deal, &Action::Win, "p", now()).is_err());
+        let (approved, _) = transition(
+            &deal,
+            &Action::Approve {
+                protection: Duration::days(60),
+            },
+            "mgr",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            transition(&approved, &Action::Lose, "p", now())
+                .unwrap()
+                .0
+                .status,
+            DealStatus::Lost
+        );
+        assert!(matches!(
+            transition(&approved, &Action::Expire, "sweep", now()),
+            Err(TransitionError::StillProtected(_))
+        ));
+        let later = now() + Duration::days(60);
+        assert_eq!(
+            transition(&approved, &Action::Expire, "sweep", later)
+                .unwrap()
+                .0
+                .status,
+            DealStatus::Expired
+        );
+    }
+
+    #[test]
+    fn the_sweep_warns_once_before_expiry_then_expires() {
+        let (mut approved, _) = transition(
+            &registered(),
+            &Action::Approve {
+                protection: Duration::days(90),
+            },
+            "m",
+            now(),
+        )
+        .unwrap();
+        let warn = Duration::days(7);
+        assert_eq!(sweep_action(&approved, now(), warn), None);
+        assert_eq!(
+            sweep_action(&approved, now() + Duration::days(84), warn),
+            Some(SweepAction::Warn)
+        );
+        approved.expiry_warned = true;
+        assert_eq!(
+            sweep_action(&approved, now() + Duration::days(84), warn),
+            None
+        );
+        assert_eq!(
+            sweep_action(&approved, now() + Duration::days(90), warn),
+            Some(SweepAction::Expire)
+        );
     }
 }

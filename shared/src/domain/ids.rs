@@ -79,6 +79,13 @@ typed_id!(
     "ptn"
 );
 
+typed_id!(
+    /// A deal registration.
+    DealId,
+    "deal",
+    "deal"
+);
+
 /// The public half of an API key: names the key in listings and revocations, grants nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
