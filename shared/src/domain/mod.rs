@@ -8,7 +8,7 @@ pub mod partner;
 pub mod validation;
 
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
-pub use ids::{KeyId, PartnerId};
+pub use ids::{DealId, KeyId, PartnerId};
 pub use money::{Currency, Money};
 pub use partner::{Partner, PartnerKind, PartnerStatus};
 pub use validation::{FieldError, ValidationErrors};

@@ -20,8 +20,9 @@ pub fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// RFC 3339 in UTC with nanoseconds: exact round trip, and fixed width, so it sorts as text.
 pub fn time(value: DateTime<Utc>) -> AttributeValue {
-    AttributeValue::S(value.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    AttributeValue::S(value.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
 }
 
 /// Typed access to an item's attributes.

@@ -9,21 +9,41 @@
 //! | `PARTNER#<partner id>` | `PROFILE`     | `PARTNERS`          | `<partner id>`     | partner |
 //! | `APIKEY#<key id>`      | `APIKEY`      | `PRINCIPAL#<id>`    | `APIKEY#<key id>`  | API key (hash only) |
 //! | `IDEMPOTENCY#<key>`    | `IDEMPOTENCY` |                     |                    | idempotency record |
+//! | `SKU#<sku>`            | `SKU`         |                     |                    | catalog entry |
+//! | `DEAL#<deal id>`       | `DEAL`        | `PARTNER_DEALS#<partner>` | `<deal id>`  | deal (gsi2: `DEAL_STATUS#<status>` / `<time>#<deal id>`) |
+//! | `DEAL#<deal id>`       | `HISTORY#<time>#<version>` |        |                    | one history line of the deal |
+//! | `DEALCUST#<customer key>` | `DEAL#<deal id>` |               |                    | conflict index: the deal's claim on a customer |
+//! | `DEALLOCK#<customer key>#<sku>` | `LOCK` |                   |                    | the approved deal holding a customer and product |
+//!
+//! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
+//! while approved, and its creation time otherwise: the manager's queue and the expiry sweep are
+//! both range queries. Customer keys are `name:<normalised name>` and `domain:<registrable domain>`.
 //!
 //! Access patterns:
 //! - authorizer: get an API key by key id (strongly consistent, so a revocation is seen at once);
 //! - admin tool: list a principal's keys (gsi1 `PRINCIPAL#<id>`), revoke a key (conditional on active);
 //! - every function: get a partner by id; admin: list partners (gsi1 `PARTNERS`, in creation order);
-//! - consumers: put/get/complete an idempotency record (conditional writes; `expires_at` is the TTL).
+//! - consumers: put/get/complete an idempotency record (conditional writes; `expires_at` is the TTL);
+//! - deal-submit: check SKUs against the catalog (BatchGetItem); create a deal with its history and
+//!   conflict-index entries (one transaction); list a partner's deals (gsi1) or deals by status (gsi2);
+//! - deal-approve: find claims on a customer (query `DEALCUST#<key>` per key, never a scan); apply a
+//!   transition (one transaction: the deal conditional on its version, a history line, the index
+//!   entries, and on approval a lock per customer key and product, conditional on no other holder,
+//!   so that two conflicting deals can never both be approved); sweep approved deals by protection
+//!   end (gsi2 range query).
 
 mod api_keys;
 pub mod attr;
+mod catalog;
+mod deals;
 mod partners;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
 pub use api_keys::ApiKeys;
+pub use catalog::Catalog;
+pub use deals::{DealPage, DealQuery, Deals};
 pub use partners::Partners;
 
 /// The names of the table's key attributes and index, in one place.
@@ -33,6 +53,9 @@ pub mod keys {
     pub const GSI1: &str = "gsi1";
     pub const GSI1_PK: &str = "gsi1pk";
     pub const GSI1_SK: &str = "gsi1sk";
+    pub const GSI2: &str = "gsi2";
+    pub const GSI2_PK: &str = "gsi2pk";
+    pub const GSI2_SK: &str = "gsi2sk";
     /// The table's TTL attribute (epoch seconds).
     pub const EXPIRES_AT: &str = "expires_at";
 }
