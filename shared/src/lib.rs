@@ -6,6 +6,7 @@
 //! - [`messaging`]: the SQS message envelope, the batched publisher and the batch-consumer helper.
 //! - [`idempotency`]: run a state change at most once per stable message id.
 //! - [`http`]: what every HTTP function shares: the caller from the authorizer, problem+json errors.
+//! - [`workflow`]: the workflows (deal registration, ...) that sequence the rules with I/O.
 //! - [`config`], [`aws`], [`telemetry`]: typed environment, one `SdkConfig` per cold start, JSON logs.
 
 pub mod aws;
@@ -16,6 +17,7 @@ pub mod idempotency;
 pub mod messaging;
 pub mod store;
 pub mod telemetry;
+pub mod workflow;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -3,6 +3,7 @@
 
 mod consumer;
 mod envelope;
+pub mod messages;
 mod publisher;
 
 pub use consumer::{RecordError, process_envelopes, process_records};

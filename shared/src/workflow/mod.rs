@@ -1,0 +1,4 @@
+//! Workflows: the rules of [`crate::domain`] sequenced with the store ports and messaging, one
+//! module per workflow, shared by the functions that serve its triggers.
+
+pub mod deals;
