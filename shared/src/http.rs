@@ -60,6 +60,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             // A failed conditional write: someone else changed the record first.
             StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::InvalidCursor => ApiError::BadRequest(err.to_string()),
             StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
             StoreError::Corrupt { .. } | StoreError::Backend(_) => {
                 ApiError::Internal(err.to_string())

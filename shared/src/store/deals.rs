@@ -647,7 +647,7 @@ fn encode_cursor(key: &Item) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
-    let invalid = || StoreError::NotFound(String::from("page cursor"));
+    let invalid = || StoreError::InvalidCursor;
     let bytes = hex::decode(cursor).map_err(|_| invalid())?;
     let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     let allowed = [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK];

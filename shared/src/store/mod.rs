@@ -70,6 +70,9 @@ pub enum StoreError {
     /// A stored record that cannot be read back: a bug or a manual edit, never a client error.
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A page cursor that this store did not hand out.
+    #[error("the page cursor is not valid")]
+    InvalidCursor,
     /// Throttled, timed out or a server-side fault: the same request may succeed later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -107,6 +107,21 @@ pub enum DealError {
     Publish(#[from] PublishError),
 }
 
+impl From<DealError> for crate::http::ApiError {
+    fn from(err: DealError) -> Self {
+        use crate::http::ApiError;
+        match err {
+            DealError::Invalid(errors) => ApiError::Validation(errors),
+            DealError::Forbidden(why) => ApiError::Forbidden(why),
+            DealError::NotFound(id) => ApiError::NotFound(format!("deal {id} not found")),
+            // A decision on a decided deal, or expiry before its time: the state is not right.
+            DealError::Transition(why) => ApiError::Conflict(why.to_string()),
+            DealError::Store(err) => err.into(),
+            DealError::Publish(err) => ApiError::Unavailable(err.to_string()),
+        }
+    }
+}
+
 /// A manager's decision, as `POST /deals/{id}/decision` takes it.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
@@ -208,7 +223,7 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         Ok((deal, history))
     }
 
-    /// `GET /deals`: a partner lists its own; vendor staff filter by status and partner.
+    /// `GET /deals`: a partner lists its own; vendor staff filter by status or partner (or both).
     pub async fn list(
         &self,
         principal: &Principal,
@@ -220,7 +235,15 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
                     DealError::Forbidden(String::from("the key's principal is not a partner"))
                 })?)
             }
-            Role::ChannelManager | Role::VendorAdmin => {}
+            Role::ChannelManager | Role::VendorAdmin => {
+                if query.partner.is_none() && query.status.is_none() {
+                    return Err(ValidationErrors::single(
+                        "status",
+                        "vendor staff list deals by status or partner: add ?status= or ?partner=",
+                    )
+                    .into());
+                }
+            }
             Role::Distributor => {
                 return Err(DealError::Forbidden(String::from(
                     "distributors have no deals",
@@ -233,6 +256,21 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
     /// Review of a queued deal (deal-approve). Safe to repeat: a deal no longer `submitted` is
     /// left alone, and every change is conditional on the version read.
     pub async fn review(&self, id: &DealId, now: DateTime<Utc>) -> Result<(), DealError> {
+        match self.review_once(id, now).await {
+            // Reviewed concurrently (a duplicate message): fine once the deal has moved on.
+            Err(DealError::Store(StoreError::Conflict(reason)))
+                if reason.contains("changed meanwhile") =>
+            {
+                match self.store.get_deal(id).await? {
+                    Some((deal, _)) if deal.status != DealStatus::Submitted => Ok(()),
+                    _ => Err(DealError::Store(StoreError::Conflict(reason))),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn review_once(&self, id: &DealId, now: DateTime<Utc>) -> Result<(), DealError> {
         let Some((deal, _)) = self.store.get_deal(id).await? else {
             tracing::warn!(deal_id = %id, "review of an unknown deal skipped");
             return Ok(());

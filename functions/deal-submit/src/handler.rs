@@ -1,0 +1,404 @@
+//! The deal registration API:
+//! - `POST /deals` (partner): register; 201 with the deal, queued for review;
+//! - `GET /deals` (partner: its own; vendor staff: `?status=` and/or `?partner=`), `limit`, `cursor`;
+//! - `GET /deals/{id}`: the deal and its history (another partner's deal is a 404);
+//! - `POST /deals/{id}/decision` (vendor staff): `{"decision":"approve"}` or
+//!   `{"decision":"reject","reason":{"code":"duplicate"|"existing_customer"|"outside_territory"|"incomplete"|"other","text":...}}`;
+//! - `POST /deals/{id}/outcome` (the deal's partner): `{"outcome":"won"|"lost"}`.
+//!
+//! Review, auto-approval and expiry run in deal-approve, from the review queue and a schedule.
+
+use chrono::Utc;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use tributary::domain::deal::DealRequest;
+use tributary::domain::{PartnerId, ValidationErrors};
+use tributary::http::{ApiError, caller, json, json_body, path_param, respond};
+use tributary::messaging::SqsPublisher;
+use tributary::store::{DealQuery, DynamoStore};
+use tributary::workflow::deals::{DealSettings, DealWorkflow, Decision};
+
+pub struct Deps {
+    pub store: DynamoStore,
+    pub publisher: SqsPublisher,
+    pub settings: DealSettings,
+}
+
+impl Deps {
+    fn flow(&self) -> DealWorkflow<'_, DynamoStore> {
+        DealWorkflow {
+            store: &self.store,
+            publisher: &self.publisher,
+            settings: &self.settings,
+        }
+    }
+}
+
+pub async fn route(deps: &Deps, request: Request) -> Response<Body> {
+    respond(dispatch(deps, &request).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeBody {
+    outcome: tributary::workflow::deals::Outcome,
+}
+
+async fn dispatch(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = caller(request)?;
+    let flow = deps.flow();
+    let now = Utc::now();
+    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
+    match (request.method().clone(), segments.as_slice()) {
+        (Method::POST, ["deals"]) => {
+            let body: DealRequest = json_body(request)?;
+            let deal = flow.register(&principal, body, now).await?;
+            Ok(json(StatusCode::CREATED, &deal))
+        }
+        (Method::GET, ["deals"]) => {
+            let page = flow.list(&principal, list_query(request)?).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"deals": page.deals, "next_cursor": page.next_cursor}),
+            ))
+        }
+        (Method::GET, ["deals", _]) => {
+            let (deal, history) = flow.read(&principal, path_param(request, "id")?).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"deal": deal, "history": history}),
+            ))
+        }
+        (Method::POST, ["deals", _, "decision"]) => {
+            let decision: Decision = json_body(request)?;
+            let deal = flow
+                .decide(&principal, path_param(request, "id")?, decision, now)
+                .await?;
+            Ok(json(StatusCode::OK, &deal))
+        }
+        (Method::POST, ["deals", _, "outcome"]) => {
+            let body: OutcomeBody = json_body(request)?;
+            let deal = flow
+                .report_outcome(&principal, path_param(request, "id")?, body.outcome, now)
+                .await?;
+            Ok(json(StatusCode::OK, &deal))
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "no route for {} {}",
+            request.method(),
+            request.uri().path()
+        ))),
+    }
+}
+
+fn list_query(request: &Request) -> Result<DealQuery, ApiError> {
+    let params = request.query_string_parameters();
+    let mut errors = ValidationErrors::new();
+    let status = params
+        .first("status")
+        .and_then(|s| s.parse().map_err(|e: String| errors.add("status", e)).ok());
+    let partner = params.first("partner").and_then(|p| {
+        p.parse::<PartnerId>()
+            .map_err(|e| errors.add("partner", e.to_string()))
+            .ok()
+    });
+    let limit = match params.first("limit") {
+        None => 25,
+        Some(text) => match text.parse::<i32>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                errors.add("limit", "an integer from 1 to 100");
+                25
+            }
+        },
+    };
+    let cursor = params.first("cursor").map(str::to_string);
+    errors
+        .into_result(DealQuery {
+            partner,
+            status,
+            limit,
+            cursor,
+        })
+        .map_err(ApiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::request::from_str;
+    use tributary::domain::{Partner, PartnerKind, PartnerStatus};
+    use tributary::store::{Catalog, Partners};
+    use tributary::testing;
+
+    async fn deps() -> (Deps, aws_sdk_sqs::Client) {
+        let store = testing::table().await;
+        store
+            .put_skus(&[("SKU-1".into(), "Switch".into())])
+            .await
+            .unwrap();
+        let sqs = testing::sqs_client().await;
+        let settings = DealSettings {
+            policy: tributary::domain::deal::AutoApprovalPolicy {
+                default_threshold: None,
+                tier_thresholds: vec![],
+            },
+            protection: chrono::Duration::days(90),
+            review_sla_business_days: 2,
+            warn_before_expiry: chrono::Duration::days(7),
+            requeue_after: chrono::Duration::minutes(15),
+            review_queue_url: testing::queue(&sqs, false).await,
+            notifications_queue_url: testing::queue(&sqs, false).await,
+        };
+        let publisher = SqsPublisher::new(sqs.clone());
+        (
+            Deps {
+                store,
+                publisher,
+                settings,
+            },
+            sqs,
+        )
+    }
+
+    async fn partner(deps: &Deps) -> String {
+        let partner = Partner::new(
+            "Acme",
+            PartnerKind::Reseller,
+            "US",
+            PartnerStatus::Active,
+            Utc::now(),
+        )
+        .unwrap();
+        deps.store.create_partner(&partner).await.unwrap();
+        partner.id.to_string()
+    }
+
+    /// The sample event in events/, with method, path, body and caller replaced.
+    fn request(
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        role: &str,
+        principal: &str,
+    ) -> Request {
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/deal-submit.json")).unwrap();
+        event["requestContext"]["http"]["method"] = method.into();
+        event["requestContext"]["http"]["path"] = path.into();
+        event["rawPath"] = path.into();
+        let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+        event["rawPath"] = path_only.into();
+        event["rawQueryString"] = query.into();
+        let id = path_only.split('/').nth(2).map(str::to_string);
+        event["pathParameters"] = match id {
+            Some(id) => serde_json::json!({"id": id}),
+            None => serde_json::json!({}),
+        };
+        event["requestContext"]["authorizer"]["lambda"]["role"] = role.into();
+        event["requestContext"]["authorizer"]["lambda"]["principalId"] = principal.into();
+        match body {
+            Some(body) => event["body"] = body.to_string().into(),
+            None => {
+                event.as_object_mut().unwrap().remove("body");
+            }
+        }
+        from_str(&event.to_string()).unwrap()
+    }
+
+    fn body(response: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    fn sample() -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(include_str!("../../../events/deal-submit.json"))
+            .map(|e| serde_json::from_str(e["body"].as_str().unwrap()).unwrap())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn registers_a_deal_and_reads_it_back_with_its_history() {
+        let (deps, sqs) = deps().await;
+        let me = partner(&deps).await;
+        let created = route(
+            &deps,
+            request("POST", "/deals", Some(sample()), "partner", &me),
+        )
+        .await;
+        assert_eq!(created.status(), 201, "{:?}", body(&created));
+        let id = body(&created)["id"].as_str().unwrap().to_string();
+        assert_eq!(body(&created)["status"], "submitted");
+        assert_eq!(
+            testing::drain(&sqs, &deps.settings.review_queue_url)
+                .await
+                .len(),
+            1
+        );
+
+        let read = route(
+            &deps,
+            request("GET", &format!("/deals/{id}"), None, "partner", &me),
+        )
+        .await;
+        assert_eq!(read.status(), 200);
+        assert_eq!(body(&read)["history"][0]["to"], "submitted");
+        let listed = route(
+            &deps,
+            request("GET", "/deals?limit=10", None, "partner", &me),
+        )
+        .await;
+        assert_eq!(body(&listed)["deals"][0]["id"], id.as_str());
+        let other = partner(&deps).await;
+        let hidden = route(
+            &deps,
+            request("GET", &format!("/deals/{id}"), None, "partner", &other),
+        )
+        .await;
+        assert_eq!(hidden.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn bad_input_names_each_field_and_stores_nothing() {
+        let (deps, sqs) = deps().await;
+        let me = partner(&deps).await;
+        let mut bad = sample();
+        bad["products"] = serde_json::json!(["SKU-404"]);
+        bad["estimated_value"]["amount"] = "-1".into();
+        bad["estimated_value"]["currency"] = "ZZZ".into();
+        let response = route(&deps, request("POST", "/deals", Some(bad), "partner", &me)).await;
+        assert_eq!(response.status(), 422);
+        let fields: Vec<_> = body(&response)["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "products[0]",
+                "estimated_value.currency",
+                "estimated_value.amount"
+            ]
+        );
+        let malformed = route(
+            &deps,
+            request("POST", "/deals", Some("{".into()), "partner", &me),
+        )
+        .await;
+        assert_eq!(malformed.status(), 400);
+        assert!(
+            testing::drain(&sqs, &deps.settings.review_queue_url)
+                .await
+                .is_empty()
+        );
+        let listed = route(&deps, request("GET", "/deals", None, "partner", &me)).await;
+        assert_eq!(body(&listed)["deals"], serde_json::json!([]));
+    }
+
+    #[tokio::test]
+    async fn a_manager_decides_once_and_the_second_decision_is_a_409() {
+        let (deps, _) = deps().await;
+        let me = partner(&deps).await;
+        let created = route(
+            &deps,
+            request("POST", "/deals", Some(sample()), "partner", &me),
+        )
+        .await;
+        let id = body(&created)["id"].as_str().unwrap().to_string();
+        let path = format!("/deals/{id}/decision");
+        let approve = serde_json::json!({"decision": "approve"});
+        let as_partner = route(
+            &deps,
+            request("POST", &path, Some(approve.clone()), "partner", &me),
+        )
+        .await;
+        assert_eq!(as_partner.status(), 403);
+        let first = route(
+            &deps,
+            request(
+                "POST",
+                &path,
+                Some(approve.clone()),
+                "channel_manager",
+                "alice",
+            ),
+        )
+        .await;
+        assert_eq!(first.status(), 200, "{:?}", body(&first));
+        assert_eq!(body(&first)["status"], "approved");
+        let reject = serde_json::json!({"decision": "reject", "reason": {"code": "duplicate"}});
+        let second = route(
+            &deps,
+            request("POST", &path, Some(reject), "channel_manager", "bob"),
+        )
+        .await;
+        assert_eq!(second.status(), 409);
+        let won = route(
+            &deps,
+            request(
+                "POST",
+                &format!("/deals/{id}/outcome"),
+                Some(serde_json::json!({"outcome": "won"})),
+                "partner",
+                &me,
+            ),
+        )
+        .await;
+        assert_eq!(body(&won)["status"], "won");
+    }
+
+    #[tokio::test]
+    async fn staff_list_by_status_and_reject_unknown_filters() {
+        let (deps, _) = deps().await;
+        let me = partner(&deps).await;
+        route(
+            &deps,
+            request("POST", "/deals", Some(sample()), "partner", &me),
+        )
+        .await;
+        let listed = route(
+            &deps,
+            request(
+                "GET",
+                "/deals?status=submitted",
+                None,
+                "channel_manager",
+                "alice",
+            ),
+        )
+        .await;
+        assert_eq!(body(&listed)["deals"].as_array().unwrap().len(), 1);
+        let unfiltered = route(
+            &deps,
+            request("GET", "/deals", None, "channel_manager", "alice"),
+        )
+        .await;
+        assert_eq!(unfiltered.status(), 422);
+        let bad = route(
+            &deps,
+            request(
+                "GET",
+                "/deals?status=nope&limit=0&cursor=zz",
+                None,
+                "vendor_admin",
+                "x",
+            ),
+        )
+        .await;
+        assert_eq!(bad.status(), 422);
+        let bad_cursor = route(
+            &deps,
+            request(
+                "GET",
+                "/deals?status=submitted&cursor=zz",
+                None,
+                "vendor_admin",
+                "x",
+            ),
+        )
+        .await;
+        assert_eq!(bad_cursor.status(), 400);
+    }
+}
