@@ -1,5 +1,10 @@
 """Runs moto's server on loopback and prints its URL on the first line of stdout.
 
+DynamoDB requests are served one at a time: moto checks a transaction's conditions and applies
+its writes without a lock, so two concurrent conditional writes could both pass, which DynamoDB
+never allows. Serialising them gives tests of concurrent decisions DynamoDB's guarantees. Other
+services (SQS long polls among them) stay concurrent.
+
 Used by the Rust test harness (port 0: any free port) and by the local stack. With
 --parent-pid it exits when that process is gone, so a test run that is killed leaves
 no server behind.
@@ -8,11 +13,13 @@ no server behind.
 import argparse
 import logging
 import os
-import socket
 import sys
 import time
 
-from moto.server import ThreadedMotoServer
+import threading
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 
 def parent_alive(pid: int) -> bool:
@@ -33,23 +40,28 @@ def main() -> int:
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    if args.port:
-        # moto reports a busy port and carries on; another server would then answer in its place.
-        with socket.socket() as probe:
-            try:
-                probe.bind((args.host, args.port))
-            except OSError as err:
-                sys.exit(f"cannot listen on {args.host}:{args.port}: {err}")
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    dynamodb = threading.Lock()
+
+    def app(environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            with dynamodb:
+                return list(moto_app(environ, start_response))
+        return moto_app(environ, start_response)
+
+    try:
+        server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    except OSError as err:
+        sys.exit(f"cannot listen on {args.host}:{args.port}: {err}")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
     print(f"http://{host}:{port}", flush=True)
     try:
         while args.parent_pid is None or parent_alive(args.parent_pid):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    server.stop()
+    server.shutdown()
     return 0
 
 

@@ -59,7 +59,7 @@ class TemplateTest(MotoTestCase):
         stack = template.create(TEMPLATE, "t-create", self.endpoint, self.session)
         table = self.client("dynamodb").describe_table(TableName=stack.physical["Table"])["Table"]
         self.assertEqual([k["AttributeName"] for k in table["KeySchema"]], ["pk", "sk"])
-        self.assertEqual([i["IndexName"] for i in table["GlobalSecondaryIndexes"]], ["gsi1"])
+        self.assertEqual([i["IndexName"] for i in table["GlobalSecondaryIndexes"]], ["gsi1", "gsi2"])
         ttl = self.client("dynamodb").describe_time_to_live(TableName=stack.physical["Table"])
         self.assertEqual(ttl["TimeToLiveDescription"]["AttributeName"], "expires_at")
         attributes = self.client("sqs").get_queue_attributes(
@@ -68,6 +68,10 @@ class TemplateTest(MotoTestCase):
         self.assertTrue(redrive["deadLetterTargetArn"].endswith("t-create-IngestDLQ"))
         self.assertEqual(int(redrive["maxReceiveCount"]), 3)
         self.assertEqual(stack.functions["AuthorizerFunction"].binary, "authorizer")
+        review = stack.functions["DealApproveFunction"]
+        self.assertEqual(review.sqs_sources[0]["queue_url"], stack.physical["DealReviewQueue"])
+        self.assertTrue(review.sqs_sources[0]["report_failures"])
+        self.assertEqual(review.schedules[0]["expression"], "rate(1 hour)")
         self.assertEqual(stack.functions["OnboardingFunction"].environment["TABLE_NAME"], "t-create-Table")
         self.assertIn("IngestDLQAlarm (AWS::CloudWatch::Alarm)", stack.skipped)
 

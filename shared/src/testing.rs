@@ -81,9 +81,13 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 /// The same, for a given server (the end-to-end tests use the local stack's).
+///
+/// moto answers some concurrent transactions with a 500 (it snapshots its tables for rollback
+/// while another thread writes them); more retries than AWS needs ride that out.
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
     crate::aws::loader()
         .endpoint_url(endpoint)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "moto",

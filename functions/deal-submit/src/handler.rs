@@ -135,7 +135,7 @@ mod tests {
     async fn deps() -> (Deps, aws_sdk_sqs::Client) {
         let store = testing::table().await;
         store
-            .put_skus(&[("SKU-1".into(), "Switch".into())])
+            .put_skus(&[("NW-SWITCH-24".into(), "24-port switch".into())])
             .await
             .unwrap();
         let sqs = testing::sqs_client().await;

@@ -38,6 +38,7 @@ mod catalog;
 mod deals;
 mod partners;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
@@ -137,19 +138,21 @@ const TRANSIENT_CODES: &[&str] = &[
 
 /// Maps an SDK error to the store's error, naming what was being done. Callers that expect a
 /// condition to fail check [`is_condition_failure`] (or the transaction variant) first.
-pub fn sdk_error<E, R>(doing: &str, err: SdkError<E, R>) -> StoreError
+pub fn sdk_error<E>(doing: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let transient = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
-        SdkError::ServiceError(_) => err
-            .as_service_error()
-            .and_then(|e| e.code())
-            .is_some_and(|code| TRANSIENT_CODES.contains(&code)),
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || err
+                    .as_service_error()
+                    .and_then(|e| e.code())
+                    .is_some_and(|code| TRANSIENT_CODES.contains(&code))
+        }
         _ => false,
     };
     let detail = format!("{doing}: {}", DisplayErrorContext(&err));

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tributary::domain::{
     ApiKey, ApiKeyRecord, KeyId, KeyStatus, Partner, PartnerId, PartnerKind, PartnerStatus, Role,
 };
-use tributary::store::{ApiKeys, DynamoStore, Partners, StoreError};
+use tributary::store::{ApiKeys, Catalog, DynamoStore, Partners, StoreError};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,9 @@ enum Command {
     /// API keys: issue (shown once), revoke, list.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The product catalog deals and POS lines are checked against.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Create demo partners and keys and print the keys. Local endpoints only: the demo includes a
     /// vendor_admin key.
     SeedDemo,
@@ -68,6 +71,16 @@ enum PartnerCommand {
         id: PartnerId,
         #[arg(value_parser = parse::<PartnerStatus>)]
         status: PartnerStatus,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Add (or rename) a SKU.
+    Add {
+        sku: String,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -140,6 +153,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Partner(command) => partner(&store, &out, command).await,
         Command::Key(command) => key(&store, &out, command).await,
+        Command::Catalog(CatalogCommand::Add { sku, name }) => {
+            let sku = sku.trim().to_string();
+            if sku.is_empty() || sku.len() > 64 || sku.chars().any(char::is_whitespace) {
+                return Err(Failure(format!(
+                    "{sku:?} is not a SKU (1-64 characters, no spaces)"
+                )));
+            }
+            store.put_skus(&[(sku.clone(), name.clone())]).await?;
+            out.show(&serde_json::json!({"sku": sku, "name": name}), || {
+                format!("catalog: {sku} ({name})")
+            });
+            Ok(())
+        }
         Command::SeedDemo => seed_demo(&store, &out).await,
     }
 }
@@ -359,8 +385,16 @@ async fn key(store: &DynamoStore, out: &Output, command: KeyCommand) -> Result<(
     Ok(())
 }
 
+/// The demo catalog (the sample events in events/ use these SKUs).
+const DEMO_SKUS: [(&str, &str); 3] = [
+    ("NW-SWITCH-24", "24-port managed switch"),
+    ("NW-ROUTER-100", "Branch router 100"),
+    ("SEC-FW-500", "Firewall appliance 500"),
+];
+
 #[derive(Serialize)]
 struct Demo {
+    skus: Vec<&'static str>,
     partners: Vec<Partner>,
     keys: Vec<IssuedKey>,
     revoked_key: IssuedKey,
@@ -369,6 +403,11 @@ struct Demo {
 /// Demo data: three active organisations, one pending, a key per role, and one revoked key.
 async fn seed_demo(store: &DynamoStore, out: &Output) -> Result<(), Failure> {
     let now = Utc::now();
+    let skus: Vec<(String, String)> = DEMO_SKUS
+        .iter()
+        .map(|(s, n)| (s.to_string(), n.to_string()))
+        .collect();
+    store.put_skus(&skus).await?;
     let specs = [
         (
             "Northwind Resellers",
@@ -423,12 +462,13 @@ async fn seed_demo(store: &DynamoStore, out: &Output) -> Result<(), Failure> {
         .map_err(|e: tributary::domain::ids::InvalidId| Failure(e.to_string()))?;
     store.revoke_key(&revoked_id, now).await?;
     let demo = Demo {
+        skus: DEMO_SKUS.iter().map(|(sku, _)| *sku).collect(),
         partners,
         keys,
         revoked_key,
     };
     out.show(&demo, || {
-        let mut text = String::from("Demo partners:\n");
+        let mut text = format!("Demo catalog: {}\n\nDemo partners:\n", demo.skus.join(", "));
         for partner in &demo.partners {
             text.push_str(&format!("  {}\n", describe(partner)));
         }
