@@ -130,7 +130,8 @@ def run(args, host: str, endpoint: str, state_file: Path, children: list) -> int
             merged[name] = value
     # The functions' log level; cargo-lambda itself only reports warnings.
     merged.setdefault("RUST_LOG", os.environ.get("RUST_LOG", "info"))
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(merged.items())))
+    quoted = {k: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for k, v in merged.items()}
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(quoted.items())))
     timeout = max([f.timeout for f in stack.functions.values()] + [10]) + 20
     # No --timeout: cargo-lambda applies it to a function's idle wait for work as well, and a
     # function left idle that long is killed and never restarted. The Invoker times out instead.

@@ -65,6 +65,17 @@ impl Stack {
 
     /// Calls the API; `api_key` goes in `Authorization: Bearer`.
     pub fn request(&self, method: &str, path: &str, api_key: Option<&str>) -> Reply {
+        self.send(method, path, api_key, None)
+    }
+
+    /// Calls the API with a JSON body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        api_key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -74,9 +85,16 @@ impl Stack {
         if let Some(key) = api_key {
             request = request.header("authorization", format!("Bearer {key}"));
         }
-        let mut response = agent
-            .run(request.body(()).expect("a valid request"))
-            .unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
+        let sent = match body {
+            Some(body) => agent.run(
+                request
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .expect("a valid request"),
+            ),
+            None => agent.run(request.body(()).expect("a valid request")),
+        };
+        let mut response = sent.unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
         let content_type = response
             .headers()
             .get("content-type")
@@ -88,6 +106,61 @@ impl Stack {
             status: response.status().as_u16(),
             content_type,
             body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    /// The demo key of a role (the first one issued for it).
+    pub fn demo_key(&self, role: &str) -> String {
+        self.demo()["keys"]
+            .as_array()
+            .expect("demo keys")
+            .iter()
+            .find(|k| k["role"] == role)
+            .unwrap_or_else(|| panic!("no demo key for {role}"))["api_key"]
+            .as_str()
+            .expect("a key")
+            .to_string()
+    }
+
+    /// The demo key of the `index`-th demo partner.
+    pub fn partner_key(&self, index: usize) -> (String, String) {
+        let partner = self.demo()["partners"][index]["id"]
+            .as_str()
+            .expect("a partner")
+            .to_string();
+        let key = self.demo()["keys"]
+            .as_array()
+            .expect("demo keys")
+            .iter()
+            .find(|k| k["principal"] == partner.as_str())
+            .expect("a demo key for the partner")["api_key"]
+            .as_str()
+            .expect("a key")
+            .to_string();
+        (partner, key)
+    }
+
+    /// Polls `GET path` until `done` holds for the reply, or fails after `seconds`.
+    pub fn wait_for(
+        &self,
+        path: &str,
+        api_key: &str,
+        seconds: u64,
+        done: impl Fn(&Reply) -> bool,
+    ) -> Reply {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let reply = self.request("GET", path, Some(api_key));
+            if done(&reply) {
+                return reply;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "GET {path} never got there; last: {} {:?}",
+                reply.status,
+                reply.body
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
         }
     }
 

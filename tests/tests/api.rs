@@ -3,20 +3,7 @@
 use e2e::Stack;
 
 fn demo_partner(stack: &Stack, index: usize) -> (String, String) {
-    let partner = stack.demo()["partners"][index]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let key = stack.demo()["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["principal"] == partner.as_str())
-        .expect("a demo key for the partner")["api_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (partner, key)
+    stack.partner_key(index)
 }
 
 #[test]
