@@ -250,8 +250,12 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, fmt, *args):
             print(f"[gateway] {self.address_string()} {fmt % args}", flush=True)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        # Bursts of simultaneous clients (the default backlog of 5 resets the rest).
+        request_queue_size = 256
+
+    server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name="gateway").start()
     return server
 

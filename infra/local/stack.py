@@ -55,6 +55,8 @@ def main() -> int:
     endpoint = f"http://{host}:{args.moto_port}"
     for port in (args.api_port, args.moto_port, args.invoke_port):
         with socket.socket() as probe:
+            # As the servers do: connections of an earlier run in TIME_WAIT do not count.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError:

@@ -167,3 +167,112 @@ fn managers_list_by_status_and_the_sweep_runs_on_demand() {
         swept.body
     );
 }
+
+/// 50 partners register the same customer at the same moment; then two managers decide the same
+/// deal at the same moment. Exactly one deal ends approved, and every history is a consistent chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_simultaneous_registrations_and_racing_managers_leave_one_approved_deal() {
+    use tributary::domain::{ApiKey, ApiKeyRecord, Partner, PartnerKind, PartnerStatus, Role};
+    use tributary::store::{ApiKeys, DynamoStore, Partners};
+
+    let stack = std::sync::Arc::new(Stack::load());
+    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
+    let store = DynamoStore::new(tributary::aws::dynamodb(&config), stack.resource("Table"));
+    let mut keys = Vec::new();
+    for n in 0..50 {
+        let partner = Partner::new(
+            &format!("Rival {n}"),
+            PartnerKind::Reseller,
+            "US",
+            PartnerStatus::Active,
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        store.create_partner(&partner).await.unwrap();
+        let key = ApiKey::generate();
+        store
+            .put_new_key(&ApiKeyRecord::issue(
+                &key,
+                partner.id.to_string(),
+                Role::Partner,
+                None,
+                chrono::Utc::now(),
+            ))
+            .await
+            .unwrap();
+        keys.push(key.reveal().to_string());
+    }
+    let customer = unique_customer("Northwind Health");
+    let body = registration(&customer, "500");
+    let submitted: Vec<(String, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let (stack, body) = (&stack, &body);
+                scope.spawn(move || {
+                    let reply = stack.send("POST", "/deals", Some(key), Some(body));
+                    assert_eq!(reply.status, 201, "{:?}", reply.body);
+                    (reply.body["id"].as_str().unwrap().to_string(), key.clone())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let manager = stack.demo_key("channel_manager");
+    let admin = stack.demo_key("vendor_admin");
+    let settled = |stack: &Stack| -> Vec<String> {
+        submitted
+            .iter()
+            .map(|(id, key)| {
+                let reply = stack.wait_for(&format!("/deals/{id}"), key, 60, |r| {
+                    r.body["deal"]["status"] != "submitted"
+                });
+                reply.body["deal"]["status"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let statuses = settled(&stack);
+    let approved_by_review = statuses.iter().filter(|s| *s == "approved").count();
+    assert!(approved_by_review <= 1, "{statuses:?}");
+
+    if let Some(index) = statuses.iter().position(|s| s == "pending_review") {
+        let path = format!("/deals/{}/decision", submitted[index].0);
+        let approve = json!({"decision": "approve"});
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| {
+                stack
+                    .send("POST", &path, Some(&manager), Some(&approve))
+                    .status
+            });
+            let b = scope.spawn(|| {
+                stack
+                    .send("POST", &path, Some(&admin), Some(&approve))
+                    .status
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let wins = [a, b].iter().filter(|s| **s == 200).count();
+        assert_eq!(
+            wins,
+            1 - approved_by_review,
+            "decisions answered {a} and {b}"
+        );
+        assert!([a, b].iter().all(|s| *s == 200 || *s == 409), "{a} {b}");
+    }
+
+    let mut approved = 0;
+    for (id, key) in &submitted {
+        let reply = stack.request("GET", &format!("/deals/{id}"), Some(key));
+        let history = reply.body["history"].as_array().unwrap();
+        assert_eq!(history[0]["to"], "submitted");
+        for pair in history.windows(2) {
+            assert_eq!(pair[1]["from"], pair[0]["to"], "{history:?}");
+        }
+        assert_eq!(history.last().unwrap()["to"], reply.body["deal"]["status"]);
+        if reply.body["deal"]["status"] == "approved" {
+            approved += 1;
+        }
+    }
+    assert_eq!(approved, 1);
+}
