@@ -231,3 +231,40 @@ pub async fn drain(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String>
         }
     }
 }
+
+/// A deal service over a fresh table (with the SKUs the tests and events/ use) and fresh queues.
+/// `auto_approve_below` is "<amount> <currency>", or `None` for no auto-approval.
+pub async fn deal_service(auto_approve_below: Option<&str>) -> crate::workflow::deals::DealService {
+    use crate::domain::Money;
+    use crate::domain::deal::AutoApprovalPolicy;
+    use crate::store::Catalog;
+    use crate::workflow::deals::{DealService, DealSettings};
+    use chrono::Duration;
+
+    let store = table().await;
+    let skus =
+        ["NW-SWITCH-24", "SKU-1", "SKU-2"].map(|sku| (sku.to_string(), format!("product {sku}")));
+    store.put_skus(&skus).await.expect("moto stores the SKUs");
+    let sqs = sqs_client().await;
+    let default_threshold = auto_approve_below.map(|text| {
+        let (amount, currency) = text.split_once(' ').expect("\"<amount> <currency>\"");
+        Money::parse(amount, currency).expect("a valid threshold")
+    });
+    let settings = DealSettings {
+        policy: AutoApprovalPolicy {
+            default_threshold,
+            tier_thresholds: vec![],
+        },
+        protection: Duration::days(90),
+        review_sla_business_days: 2,
+        warn_before_expiry: Duration::days(7),
+        requeue_after: Duration::minutes(15),
+        review_queue_url: queue(&sqs, false).await,
+        notifications_queue_url: queue(&sqs, false).await,
+    };
+    DealService {
+        store,
+        publisher: crate::messaging::SqsPublisher::new(sqs),
+        settings,
+    }
+}

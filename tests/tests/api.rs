@@ -6,6 +6,25 @@ fn demo_partner(stack: &Stack, index: usize) -> (String, String) {
     stack.partner_key(index)
 }
 
+/// A new active partner and an API key for it, made with chanctl: (partner id, key id, key).
+fn partner_with_key(stack: &Stack, name: &str, country: &str) -> (String, String, String) {
+    let partner = stack.chanctl(&[
+        "partner",
+        "create",
+        "--name",
+        name,
+        "--country",
+        country,
+        "--status",
+        "active",
+    ]);
+    let id = partner["id"].as_str().unwrap().to_string();
+    assert_eq!(partner["country"], country.to_uppercase());
+    let issued = stack.chanctl(&["key", "issue", "--role", "partner", "--principal", &id]);
+    let key_id = issued["key_id"].as_str().unwrap().to_string();
+    (id, key_id, issued["api_key"].as_str().unwrap().to_string())
+}
+
 #[test]
 fn the_printed_example_request_answers_with_the_partner_record() {
     let stack = Stack::load();
@@ -72,31 +91,12 @@ fn a_channel_manager_sees_every_partner() {
 #[test]
 fn a_key_issued_with_chanctl_works_until_it_is_revoked() {
     let stack = Stack::load();
-    let partner = stack.chanctl(&[
-        "partner",
-        "create",
-        "--name",
-        "Wingtip Toys",
-        "--country",
-        "fr",
-        "--status",
-        "active",
-    ]);
-    let partner_id = partner["id"].as_str().unwrap();
-    assert_eq!(partner["country"], "FR");
-    let issued = stack.chanctl(&[
-        "key",
-        "issue",
-        "--role",
-        "partner",
-        "--principal",
-        partner_id,
-    ]);
-    let key = issued["api_key"].as_str().unwrap();
+    let (partner_id, key_id, key) = partner_with_key(&stack, "Wingtip Toys", "fr");
+    let (partner_id, key) = (partner_id.as_str(), key.as_str());
     let path = format!("/partners/{partner_id}");
     assert_eq!(stack.request("GET", &path, Some(key)).status, 200);
 
-    let revoked = stack.chanctl(&["key", "revoke", issued["key_id"].as_str().unwrap()]);
+    let revoked = stack.chanctl(&["key", "revoke", &key_id]);
     assert_eq!(revoked["status"], "revoked");
     // The authorizer reads keys consistently and the stack caches nothing: refused at once.
     assert_eq!(stack.request("GET", &path, Some(key)).status, 403);
@@ -113,26 +113,8 @@ fn a_key_issued_with_chanctl_works_until_it_is_revoked() {
 #[test]
 fn deactivating_a_partner_revokes_its_keys() {
     let stack = Stack::load();
-    let partner = stack.chanctl(&[
-        "partner",
-        "create",
-        "--name",
-        "Litware Inc",
-        "--country",
-        "US",
-        "--status",
-        "active",
-    ]);
-    let partner_id = partner["id"].as_str().unwrap();
-    let issued = stack.chanctl(&[
-        "key",
-        "issue",
-        "--role",
-        "partner",
-        "--principal",
-        partner_id,
-    ]);
-    let key = issued["api_key"].as_str().unwrap();
+    let (partner_id, _, key) = partner_with_key(&stack, "Litware Inc", "US");
+    let (partner_id, key) = (partner_id.as_str(), key.as_str());
     let path = format!("/partners/{partner_id}");
     assert_eq!(stack.request("GET", &path, Some(key)).status, 200);
 

@@ -9,25 +9,14 @@ use aws_lambda_events::sqs::SqsEvent;
 use chrono::Utc;
 use serde_json::Value;
 use tributary::messaging::messages::DealSubmitted;
-use tributary::messaging::{SqsPublisher, process_envelopes};
-use tributary::store::DynamoStore;
-use tributary::workflow::deals::{DealSettings, DealWorkflow};
-
-pub struct Deps {
-    pub store: DynamoStore,
-    pub publisher: SqsPublisher,
-    pub settings: DealSettings,
-}
+use tributary::messaging::process_envelopes;
+use tributary::workflow::deals::DealService;
 
 /// Deals reviewed at once from one batch.
 const CONCURRENCY: usize = 4;
 
-pub async fn handle(deps: &Deps, event: Value) -> Result<Value, lambda_runtime::Error> {
-    let flow = DealWorkflow {
-        store: &deps.store,
-        publisher: &deps.publisher,
-        settings: &deps.settings,
-    };
+pub async fn handle(service: &DealService, event: Value) -> Result<Value, lambda_runtime::Error> {
+    let flow = service.flow();
     if event.get("Records").is_some() {
         let batch: SqsEvent = serde_json::from_value(event)?;
         let response =
@@ -54,38 +43,16 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, lambda_runtime::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tributary::domain::deal::{AutoApprovalPolicy, DealRequest, DealStatus};
-    use tributary::domain::{DealId, Money, Partner, PartnerKind, PartnerStatus, Principal, Role};
-    use tributary::store::{Catalog, Deals, Partners};
+    use tributary::domain::deal::{DealRequest, DealStatus};
+    use tributary::domain::{DealId, Partner, PartnerKind, PartnerStatus, Principal, Role};
+    use tributary::store::{Deals, Partners};
     use tributary::testing;
 
-    async fn deps() -> Deps {
-        let store = testing::table().await;
-        store
-            .put_skus(&[("SKU-1".into(), "Switch".into())])
-            .await
-            .unwrap();
-        let sqs = testing::sqs_client().await;
-        let settings = DealSettings {
-            policy: AutoApprovalPolicy {
-                default_threshold: Some(Money::parse("10000", "USD").unwrap()),
-                tier_thresholds: vec![],
-            },
-            protection: chrono::Duration::days(90),
-            review_sla_business_days: 2,
-            warn_before_expiry: chrono::Duration::days(7),
-            requeue_after: chrono::Duration::minutes(15),
-            review_queue_url: testing::queue(&sqs, false).await,
-            notifications_queue_url: testing::queue(&sqs, false).await,
-        };
-        Deps {
-            store,
-            publisher: SqsPublisher::new(sqs),
-            settings,
-        }
+    async fn deps() -> DealService {
+        testing::deal_service(Some("10000 USD")).await
     }
 
-    async fn registered(deps: &Deps, amount: &str) -> DealId {
+    async fn registered(deps: &DealService, amount: &str) -> DealId {
         let partner = Partner::new(
             "Acme",
             PartnerKind::Reseller,
@@ -107,12 +74,8 @@ mod tests {
             "expected_close_date": "2099-01-31"
         }))
         .unwrap();
-        let flow = DealWorkflow {
-            store: &deps.store,
-            publisher: &deps.publisher,
-            settings: &deps.settings,
-        };
-        flow.register(&principal, request, Utc::now())
+        deps.flow()
+            .register(&principal, request, Utc::now())
             .await
             .unwrap()
             .id

@@ -1,26 +1,14 @@
 use lambda_runtime::{LambdaEvent, service_fn};
-use tributary::config::CommonConfig;
-use tributary::messaging::SqsPublisher;
-use tributary::store::DynamoStore;
-use tributary::workflow::deals::DealSettings;
+use tributary::workflow::deals::DealService;
 
 mod handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tributary::telemetry::init();
-    let config = CommonConfig::from_env()?;
-    let settings = DealSettings::from_env()?;
-    let sdk = tributary::aws::load_config().await;
-    let store = DynamoStore::new(tributary::aws::dynamodb(&sdk), config.table_name);
-    let publisher = SqsPublisher::new(tributary::aws::sqs(&sdk));
-    let deps = handler::Deps {
-        store,
-        publisher,
-        settings,
-    };
+    let service = DealService::from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
-        handler::handle(&deps, event.payload).await
+        handler::handle(&service, event.payload).await
     }))
     .await
 }

@@ -15,27 +15,10 @@ use serde::Deserialize;
 use tributary::domain::deal::DealRequest;
 use tributary::domain::{PartnerId, ValidationErrors};
 use tributary::http::{ApiError, caller, json, json_body, path_param, respond};
-use tributary::messaging::SqsPublisher;
-use tributary::store::{DealQuery, DynamoStore};
-use tributary::workflow::deals::{DealSettings, DealWorkflow, Decision};
+use tributary::store::DealQuery;
+use tributary::workflow::deals::{DealService, Decision};
 
-pub struct Deps {
-    pub store: DynamoStore,
-    pub publisher: SqsPublisher,
-    pub settings: DealSettings,
-}
-
-impl Deps {
-    fn flow(&self) -> DealWorkflow<'_, DynamoStore> {
-        DealWorkflow {
-            store: &self.store,
-            publisher: &self.publisher,
-            settings: &self.settings,
-        }
-    }
-}
-
-pub async fn route(deps: &Deps, request: Request) -> Response<Body> {
+pub async fn route(deps: &DealService, request: Request) -> Response<Body> {
     respond(dispatch(deps, &request).await)
 }
 
@@ -45,7 +28,7 @@ struct OutcomeBody {
     outcome: tributary::workflow::deals::Outcome,
 }
 
-async fn dispatch(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
+async fn dispatch(deps: &DealService, request: &Request) -> Result<Response<Body>, ApiError> {
     let principal = caller(request)?;
     let flow = deps.flow();
     let now = Utc::now();
@@ -129,40 +112,17 @@ mod tests {
     use super::*;
     use lambda_http::request::from_str;
     use tributary::domain::{Partner, PartnerKind, PartnerStatus};
-    use tributary::store::{Catalog, Partners};
+    use tributary::store::Partners;
     use tributary::testing;
 
-    async fn deps() -> (Deps, aws_sdk_sqs::Client) {
-        let store = testing::table().await;
-        store
-            .put_skus(&[("NW-SWITCH-24".into(), "24-port switch".into())])
-            .await
-            .unwrap();
-        let sqs = testing::sqs_client().await;
-        let settings = DealSettings {
-            policy: tributary::domain::deal::AutoApprovalPolicy {
-                default_threshold: None,
-                tier_thresholds: vec![],
-            },
-            protection: chrono::Duration::days(90),
-            review_sla_business_days: 2,
-            warn_before_expiry: chrono::Duration::days(7),
-            requeue_after: chrono::Duration::minutes(15),
-            review_queue_url: testing::queue(&sqs, false).await,
-            notifications_queue_url: testing::queue(&sqs, false).await,
-        };
-        let publisher = SqsPublisher::new(sqs.clone());
+    async fn deps() -> (DealService, aws_sdk_sqs::Client) {
         (
-            Deps {
-                store,
-                publisher,
-                settings,
-            },
-            sqs,
+            testing::deal_service(None).await,
+            testing::sqs_client().await,
         )
     }
 
-    async fn partner(deps: &Deps) -> String {
+    async fn partner(deps: &DealService) -> String {
         let partner = Partner::new(
             "Acme",
             PartnerKind::Reseller,

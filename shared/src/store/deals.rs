@@ -331,6 +331,22 @@ impl DynamoStore {
         TransactWriteItem::builder().update(update).build()
     }
 
+    /// Every item under one partition key (strongly consistent).
+    async fn partition(&self, pk: &str, doing: &str) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", attr::s(pk))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error(doing, e))
+    }
+
     async fn transact(
         &self,
         doing: &str,
@@ -380,19 +396,7 @@ impl Deals for DynamoStore {
     }
 
     async fn get_deal(&self, id: &DealId) -> Result<Option<(Deal, Vec<HistoryEntry>)>, StoreError> {
-        let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", attr::s(deal_pk(id)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| sdk_error("reading a deal", e))?;
+        let items = self.partition(&deal_pk(id), "reading a deal").await?;
         let mut deal = None;
         let mut history = Vec::new();
         for item in &items {
@@ -522,18 +526,8 @@ impl Deals for DynamoStore {
         let mut found: HashMap<String, (DealId, DealFacts)> = HashMap::new();
         for key in keys.index_keys() {
             let items = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", attr::s(index_pk(&key)))
-                .consistent_read(true)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| sdk_error("looking up claims on a customer", e))?;
+                .partition(&index_pk(&key), "looking up claims on a customer")
+                .await?;
             for item in &items {
                 let r = Reader::new(item);
                 let id: DealId = r.parse("deal_id")?;

@@ -15,7 +15,7 @@ use crate::domain::deal::{
 use crate::domain::{DealId, Money, PartnerId, Principal, Role, ValidationErrors};
 use crate::messaging::messages::{DealNotification, DealSubmitted};
 use crate::messaging::{Envelope, PublishError, SqsPublisher};
-use crate::store::{Catalog, DealPage, DealQuery, Deals, Partners, StoreError};
+use crate::store::{Catalog, DealPage, DealQuery, Deals, DynamoStore, Partners, StoreError};
 
 /// The workflow's settings, from the environment.
 #[derive(Debug, Clone)]
@@ -144,6 +144,35 @@ pub struct SweepReport {
     pub expired: usize,
     pub warned: usize,
     pub requeued: usize,
+}
+
+/// What the deal functions build once per cold start and keep.
+pub struct DealService {
+    pub store: DynamoStore,
+    pub publisher: SqsPublisher,
+    pub settings: DealSettings,
+}
+
+impl DealService {
+    /// From the environment (`TABLE_NAME`, the queues and the `DEAL_*` settings).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let table = config::CommonConfig::from_env()?.table_name;
+        let settings = DealSettings::from_env()?;
+        let sdk = crate::aws::load_config().await;
+        Ok(Self {
+            store: DynamoStore::new(crate::aws::dynamodb(&sdk), table),
+            publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
+            settings,
+        })
+    }
+
+    pub fn flow(&self) -> DealWorkflow<'_, DynamoStore> {
+        DealWorkflow {
+            store: &self.store,
+            publisher: &self.publisher,
+            settings: &self.settings,
+        }
+    }
 }
 
 pub struct DealWorkflow<'a, S> {
@@ -539,55 +568,26 @@ mod tests {
     use crate::testing;
 
     struct World {
-        store: DynamoStore,
-        publisher: SqsPublisher,
+        service: DealService,
         sqs: aws_sdk_sqs::Client,
-        settings: DealSettings,
     }
 
     impl World {
         async fn new() -> Self {
-            let store = testing::table().await;
-            store
-                .put_skus(&[
-                    ("SKU-1".into(), "Switch".into()),
-                    ("SKU-2".into(), "Router".into()),
-                ])
-                .await
-                .unwrap();
-            let sqs = testing::sqs_client().await;
-            let settings = DealSettings {
-                policy: AutoApprovalPolicy {
-                    default_threshold: Some(Money::parse("10000", "USD").unwrap()),
-                    tier_thresholds: vec![],
-                },
-                protection: Duration::days(90),
-                review_sla_business_days: 2,
-                warn_before_expiry: Duration::days(7),
-                requeue_after: Duration::minutes(15),
-                review_queue_url: testing::queue(&sqs, false).await,
-                notifications_queue_url: testing::queue(&sqs, false).await,
-            };
             Self {
-                store,
-                publisher: SqsPublisher::new(sqs.clone()),
-                sqs,
-                settings,
+                service: testing::deal_service(Some("10000 USD")).await,
+                sqs: testing::sqs_client().await,
             }
         }
 
         fn flow(&self) -> DealWorkflow<'_, DynamoStore> {
-            DealWorkflow {
-                store: &self.store,
-                publisher: &self.publisher,
-                settings: &self.settings,
-            }
+            self.service.flow()
         }
 
         async fn partner(&self, status: PartnerStatus) -> Principal {
             let partner =
                 Partner::new("Reseller", PartnerKind::Reseller, "US", status, Utc::now()).unwrap();
-            self.store.create_partner(&partner).await.unwrap();
+            self.service.store.create_partner(&partner).await.unwrap();
             Principal {
                 id: partner.id.to_string(),
                 role: Role::Partner,
@@ -625,7 +625,15 @@ mod tests {
     }
 
     async fn status_of(world: &World, id: &DealId) -> DealStatus {
-        world.store.get_deal(id).await.unwrap().unwrap().0.status
+        world
+            .service
+            .store
+            .get_deal(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .status
     }
 
     #[tokio::test]
@@ -638,7 +646,7 @@ mod tests {
         ));
         let active = world.partner(PartnerStatus::Active).await;
         let deal = world.register(&active, "100").await.unwrap();
-        let queued = testing::drain(&world.sqs, &world.settings.review_queue_url).await;
+        let queued = testing::drain(&world.sqs, &world.service.settings.review_queue_url).await;
         assert_eq!(queued.len(), 1);
         assert_eq!(
             Envelope::<DealSubmitted>::decode(&queued[0])
@@ -660,6 +668,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let page = world
+            .service
             .store
             .list_deals(&DealQuery {
                 partner: Some(partner.id.parse().unwrap()),
@@ -678,7 +687,8 @@ mod tests {
         let small = world.register(&first, "9000").await.unwrap();
         world.flow().review(&small.id, Utc::now()).await.unwrap();
         assert_eq!(status_of(&world, &small.id).await, DealStatus::Approved);
-        let notes = testing::drain(&world.sqs, &world.settings.notifications_queue_url).await;
+        let notes =
+            testing::drain(&world.sqs, &world.service.settings.notifications_queue_url).await;
         assert!(
             notes.iter().any(|n| n.contains("deal.approved")),
             "{notes:?}"
@@ -688,7 +698,13 @@ mod tests {
         let second = world.partner(PartnerStatus::Active).await;
         let rival = world.register(&second, "100").await.unwrap();
         world.flow().review(&rival.id, Utc::now()).await.unwrap();
-        let (held, history) = world.store.get_deal(&rival.id).await.unwrap().unwrap();
+        let (held, history) = world
+            .service
+            .store
+            .get_deal(&rival.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(held.status, DealStatus::PendingReview);
         assert!(held.review_due_at.is_some());
         assert!(
@@ -704,6 +720,7 @@ mod tests {
         world.flow().review(&rival.id, Utc::now()).await.unwrap();
         assert_eq!(
             world
+                .service
                 .store
                 .get_deal(&rival.id)
                 .await
@@ -761,7 +778,13 @@ mod tests {
 
         let mut statuses = std::collections::HashMap::new();
         for deal in &deals {
-            let (read, history) = world.store.get_deal(&deal.id).await.unwrap().unwrap();
+            let (read, history) = world
+                .service
+                .store
+                .get_deal(&deal.id)
+                .await
+                .unwrap()
+                .unwrap();
             *statuses.entry(read.status).or_insert(0) += 1;
             // A consistent history: a chain from submitted to the current state.
             assert_eq!(history.first().unwrap().to, DealStatus::Submitted);
@@ -830,7 +853,7 @@ mod tests {
         let world = World::new().await;
         let partner = world.partner(PartnerStatus::Active).await;
         let deal = world.register(&partner, "100").await.unwrap();
-        testing::drain(&world.sqs, &world.settings.review_queue_url).await;
+        testing::drain(&world.sqs, &world.service.settings.review_queue_url).await;
         let now = Utc::now();
         let report = world
             .flow()
@@ -839,7 +862,7 @@ mod tests {
             .unwrap();
         assert_eq!(report.requeued, 1);
         assert_eq!(
-            testing::drain(&world.sqs, &world.settings.review_queue_url)
+            testing::drain(&world.sqs, &world.service.settings.review_queue_url)
                 .await
                 .len(),
             1
@@ -854,7 +877,8 @@ mod tests {
         let report = world.flow().sweep(now + Duration::days(91)).await.unwrap();
         assert_eq!(report.expired, 1);
         assert_eq!(status_of(&world, &deal.id).await, DealStatus::Expired);
-        let notes = testing::drain(&world.sqs, &world.settings.notifications_queue_url).await;
+        let notes =
+            testing::drain(&world.sqs, &world.service.settings.notifications_queue_url).await;
         assert!(
             notes.iter().any(|n| n.contains("deal.expiring"))
                 && notes.iter().any(|n| n.contains("deal.expired"))
