@@ -481,13 +481,8 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
                 }
                 Some(SweepAction::Warn) => match self.store.mark_expiry_warned(&deal).await {
                     Ok(()) => {
-                        self.notify(
-                            &deal,
-                            "deal.expiring",
-                            deal.protected_until.map(|t| format!("protection ends {t}")),
-                            now,
-                        )
-                        .await?;
+                        let detail = deal.protected_until.map(|t| format!("protection ends {t}"));
+                        self.announce(&deal, "deal.expiring", detail, now).await;
                         report.warned += 1;
                     }
                     Err(StoreError::Conflict(_)) => {}
@@ -527,9 +522,18 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
             DealStatus::Submitted | DealStatus::PendingReview => None,
         };
         if let Some(event) = event {
-            self.notify(&after, event, entry.note.clone(), now).await?;
+            self.announce(&after, event, entry.note.clone(), now).await;
         }
         Ok(after)
+    }
+
+    /// Publishes a change that is already committed. A failure is logged, not returned: the change
+    /// stands either way, and failing the request would only invite a retry that the state machine
+    /// refuses (the notification would be lost all the same).
+    async fn announce(&self, deal: &Deal, event: &str, detail: Option<String>, now: DateTime<Utc>) {
+        if let Err(err) = self.notify(deal, event, detail, now).await {
+            tracing::error!(deal_id = %deal.id, event, error = %err, "notification not published");
+        }
     }
 
     async fn notify(
