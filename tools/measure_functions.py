@@ -72,8 +72,10 @@ def main() -> int:
 
     tpl = template.load(ROOT / "infra" / "template.yaml")
     resolver = template.Resolver(tpl, "measure", "http://127.0.0.1:9")
-    binaries = sorted(resolver.name_of(lid) for lid, r in tpl["Resources"].items()
-                      if r["Type"] == "AWS::Serverless::Function")
+    functions = {f.binary: f for f in (template.describe_function(tpl, resolver, lid, r)
+                                        for lid, r in tpl["Resources"].items()
+                                        if r["Type"] == "AWS::Serverless::Function")}
+    binaries = sorted(functions)
     bins = [a for b in binaries for a in ("--bin", b)]
     venv_bin = ROOT / ".venv" / "bin"
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}"}
@@ -81,17 +83,17 @@ def main() -> int:
         subprocess.run(["cargo", "lambda", "build", "--release", "--arm64", *bins], cwd=ROOT, env=env, check=True)
         subprocess.run(["cargo", "build", "--release", *bins], cwd=ROOT, check=True)
 
-    function_env = {
+    lambda_env = {
         "PATH": os.environ["PATH"], "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
         "AWS_SECRET_ACCESS_KEY": "x", "AWS_LAMBDA_FUNCTION_NAME": "measure",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_FUNCTION_VERSION": "1",
-        "TABLE_NAME": "measure-Table",
     }
     api = FakeRuntimeApi()
     rows = []
     for name in binaries:
         arm64 = ROOT / "target" / "lambda" / name / "bootstrap"
         native = ROOT / "target" / "release" / name
+        function_env = {**lambda_env, **functions[name].environment}  # as the template sets it
         api.init_time(native, function_env)  # warm the page cache: Lambda measures a loaded image too
         times = sorted(api.init_time(native, function_env) for _ in range(args.runs))
         rows.append({

@@ -297,7 +297,7 @@ def create(template_path: Path, stack_name: str, endpoint: str, session) -> Stac
 
     functions = {}
     for logical_id, resource in of_type("AWS::Serverless::Function"):
-        functions[logical_id] = _function(template, resolver, logical_id, resource)
+        functions[logical_id] = describe_function(template, resolver, logical_id, resource)
         physical[logical_id] = functions[logical_id].binary
 
     routes, authorizers = _http_api(template, resolver, resources)
@@ -361,7 +361,8 @@ def _create_bucket(client, name: str, props: dict) -> str:
     return name
 
 
-def _function(template: dict, resolver: Resolver, logical_id: str, resource: dict) -> Function:
+def describe_function(template: dict, resolver: Resolver, logical_id: str, resource: dict) -> Function:
+    """A function of the template: binary, resolved environment, event sources, schedules."""
     props = _merge_globals(template, resource.get("Properties", {}))
     env = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
     function = Function(logical_id=logical_id, binary=resolver.name_of(logical_id),
