@@ -82,7 +82,11 @@ def main() -> int:
                 os.killpg(child.pid, signal.SIGKILL)
         state_file.unlink(missing_ok=True)
 
+    # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (as background jobs
+    # of a script are); SIGTERM and a closed terminal stop the stack the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(0))
     try:
         return run(args, host, endpoint, state_file, children)
     except KeyboardInterrupt:
