@@ -232,6 +232,27 @@ pub async fn drain(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String>
     }
 }
 
+/// A new reseller with the given status, stored.
+pub async fn partner(
+    store: &DynamoStore,
+    status: crate::domain::PartnerStatus,
+) -> crate::domain::Partner {
+    use crate::store::Partners;
+    let partner = crate::domain::Partner::new(
+        "Acme",
+        crate::domain::PartnerKind::Reseller,
+        "US",
+        status,
+        chrono::Utc::now(),
+    )
+    .expect("a valid partner");
+    store
+        .create_partner(&partner)
+        .await
+        .expect("moto stores the partner");
+    partner
+}
+
 /// A deal service over a fresh table (with the SKUs the tests and events/ use) and fresh queues.
 /// `auto_approve_below` is "<amount> <currency>", or `None` for no auto-approval.
 pub async fn deal_service(auto_approve_below: Option<&str>) -> crate::workflow::deals::DealService {

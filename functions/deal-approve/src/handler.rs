@@ -44,8 +44,8 @@ pub async fn handle(service: &DealService, event: Value) -> Result<Value, lambda
 mod tests {
     use super::*;
     use tributary::domain::deal::{DealRequest, DealStatus};
-    use tributary::domain::{DealId, Partner, PartnerKind, PartnerStatus, Principal, Role};
-    use tributary::store::{Deals, Partners};
+    use tributary::domain::{DealId, PartnerStatus, Principal, Role};
+    use tributary::store::Deals;
     use tributary::testing;
 
     async fn deps() -> DealService {
@@ -53,15 +53,7 @@ mod tests {
     }
 
     async fn registered(deps: &DealService, amount: &str) -> DealId {
-        let partner = Partner::new(
-            "Acme",
-            PartnerKind::Reseller,
-            "US",
-            PartnerStatus::Active,
-            Utc::now(),
-        )
-        .unwrap();
-        deps.store.create_partner(&partner).await.unwrap();
+        let partner = testing::partner(&deps.store, PartnerStatus::Active).await;
         let principal = Principal {
             id: partner.id.to_string(),
             role: Role::Partner,

@@ -111,8 +111,7 @@ fn list_query(request: &Request) -> Result<DealQuery, ApiError> {
 mod tests {
     use super::*;
     use lambda_http::request::from_str;
-    use tributary::domain::{Partner, PartnerKind, PartnerStatus};
-    use tributary::store::Partners;
+    use tributary::domain::PartnerStatus;
     use tributary::testing;
 
     async fn deps() -> (DealService, aws_sdk_sqs::Client) {
@@ -123,15 +122,7 @@ mod tests {
     }
 
     async fn partner(deps: &DealService) -> String {
-        let partner = Partner::new(
-            "Acme",
-            PartnerKind::Reseller,
-            "US",
-            PartnerStatus::Active,
-            Utc::now(),
-        )
-        .unwrap();
-        deps.store.create_partner(&partner).await.unwrap();
+        let partner = testing::partner(&deps.store, PartnerStatus::Active).await;
         partner.id.to_string()
     }
 

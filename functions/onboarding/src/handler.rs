@@ -42,9 +42,8 @@ async fn get_partner<P: Partners>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
     use lambda_http::request::from_str;
-    use tributary::domain::{Partner, PartnerKind, PartnerStatus};
+    use tributary::domain::{Partner, PartnerStatus};
     use tributary::store::DynamoStore;
     use tributary::testing;
 
@@ -62,15 +61,7 @@ mod tests {
 
     async fn store_with_partner() -> (DynamoStore, Partner) {
         let store = testing::table().await;
-        let partner = Partner::new(
-            "Acme",
-            PartnerKind::Reseller,
-            "US",
-            PartnerStatus::Active,
-            Utc::now(),
-        )
-        .unwrap();
-        store.create_partner(&partner).await.unwrap();
+        let partner = testing::partner(&store, PartnerStatus::Active).await;
         (store, partner)
     }
 
