@@ -189,18 +189,6 @@ pub fn caller(request: &Request) -> Result<Principal, ApiError> {
     })
 }
 
-/// Refuses callers whose role is not among `allowed`.
-pub fn require_role(principal: &Principal, allowed: &[Role]) -> Result<(), ApiError> {
-    if allowed.contains(&principal.role) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "role {} may not do this",
-            principal.role
-        )))
-    }
-}
-
 /// A path parameter, or a 400 naming it.
 pub fn path_param<'a>(request: &'a Request, name: &str) -> Result<&'a str, ApiError> {
     request

@@ -134,10 +134,6 @@ impl Money {
         Money::new(amount, self.currency)
     }
 
-    pub fn is_negative(&self) -> bool {
-        self.amount.is_sign_negative() && !self.amount.is_zero()
-    }
-
     fn same_currency(&self, other: Money) -> Result<(), MoneyError> {
         if self.currency == other.currency {
             Ok(())
