@@ -12,6 +12,7 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod formats;
 pub mod http;
 pub mod idempotency;
 pub mod messaging;

@@ -5,6 +5,7 @@ pub mod deal;
 pub mod ids;
 pub mod money;
 pub mod partner;
+pub mod pos;
 pub mod validation;
 
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};

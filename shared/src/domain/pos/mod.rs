@@ -1,0 +1,15 @@
+//! Point-of-sale and inventory lines from distributors' files: the canonical line, the mapping
+//! profile that translates a distributor's layout into it, and the validation of one record.
+//!
+//! Everything here is pure: the file formats (encodings, gzip, xlsx) are in [`crate::formats`],
+//! the storage and the S3 pipeline in [`crate::workflow::pos`].
+
+mod line;
+mod profile;
+mod validate;
+mod values;
+
+pub use line::{FileKind, InventoryLine, LineKey, PosLine, Rejection, TransactionType};
+pub use profile::{ColumnRef, Field, Layout, LayoutError, MappingProfile, Profile, TextEncoding};
+pub use validate::{DateWindow, ResellerDirectory, Validator, Verdict};
+pub use values::{DatePattern, NumberFormat};
