@@ -289,3 +289,86 @@ pub async fn deal_service(auto_approve_below: Option<&str>) -> crate::workflow::
         settings,
     }
 }
+
+/// A POS ingestion service over a fresh table, bucket (versioned, like the drop bucket) and
+/// queues, with a distributor, a reseller ("Northwind Traders") and the SKUs NW-1 to NW-3.
+pub struct PosFixture {
+    pub service: crate::workflow::pos::PosIngest,
+    pub bucket: String,
+    pub distributor: crate::domain::PartnerId,
+    pub reseller: crate::domain::PartnerId,
+}
+
+pub async fn pos_service(chunk_lines: usize) -> PosFixture {
+    use crate::domain::{Partner, PartnerKind, PartnerStatus};
+    use crate::store::{Catalog, Partners};
+    use crate::workflow::pos::{PosIngest, PosSettings};
+
+    let store = table().await;
+    let skus = ["NW-1", "NW-2", "NW-3"].map(|sku| (sku.to_string(), format!("product {sku}")));
+    store.put_skus(&skus).await.expect("moto stores the SKUs");
+    let now = chrono::Utc::now();
+    let distributor = Partner::new(
+        "Fabrikam Distribution",
+        PartnerKind::Distributor,
+        "US",
+        PartnerStatus::Active,
+        now,
+    )
+    .expect("valid partner");
+    let reseller = Partner::new(
+        "Northwind Traders, Inc.",
+        PartnerKind::Reseller,
+        "US",
+        PartnerStatus::Active,
+        now,
+    )
+    .expect("valid partner");
+    for partner in [&distributor, &reseller] {
+        store
+            .create_partner(partner)
+            .await
+            .expect("moto stores the partner");
+    }
+    let sdk = sdk_config().await;
+    let s3 = crate::aws::s3(&sdk);
+    let bucket = unique_name("drop").to_lowercase().replace('_', "-");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("moto creates the bucket");
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto enables versioning");
+    let sqs = sqs_client().await;
+    let settings = PosSettings {
+        ingest_queue_url: queue(&sqs, false).await,
+        sales_queue_url: queue(&sqs, false).await,
+        stock_queue_url: queue(&sqs, false).await,
+        chunk_lines,
+        max_age_days: 400,
+        write_concurrency: 4,
+        time_reserve: std::time::Duration::from_secs(60),
+        lease_seconds: 960,
+        lines_per_message: 300,
+    };
+    PosFixture {
+        service: PosIngest {
+            store,
+            s3,
+            publisher: crate::messaging::SqsPublisher::new(sqs),
+            settings,
+        },
+        bucket,
+        distributor: distributor.id,
+        reseller: reseller.id,
+    }
+}

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::envelope::Message;
 use crate::domain::deal::DealStatus;
+use crate::domain::pos::{FileId, InventoryLine, PosLine};
 use crate::domain::{DealId, PartnerId};
 
 /// A deal was registered and waits for review (deal-submit → review queue → deal-approve).
@@ -32,5 +33,42 @@ pub struct DealNotification {
 
 impl Message for DealNotification {
     const TYPE: &'static str = "deal.notification";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Ingestion of a file goes on in another invocation (pos-ingest → ingest queue → pos-ingest):
+/// the file was too big for one, or its distributor's lease was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PosFileContinue {
+    pub file_id: FileId,
+}
+
+impl Message for PosFileContinue {
+    const TYPE: &'static str = "pos.file.continue";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Accepted sales lines of one file (pos-ingest → sales queue → rebate accrual). A line may be
+/// sent again after a crash and resume: its key (distributor, invoice, line) makes it unique.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesReported {
+    pub file_id: FileId,
+    pub lines: Vec<PosLine>,
+}
+
+impl Message for SalesReported {
+    const TYPE: &'static str = "pos.sales";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Accepted inventory lines of one file (pos-ingest → stock queue → inventory alerts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockReported {
+    pub file_id: FileId,
+    pub lines: Vec<InventoryLine>,
+}
+
+impl Message for StockReported {
+    const TYPE: &'static str = "pos.stock";
     const SCHEMA_VERSION: u32 = 1;
 }

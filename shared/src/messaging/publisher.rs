@@ -68,6 +68,28 @@ impl SqsPublisher {
         self.send_all(queue_url, grouped).await
     }
 
+    /// Sends one envelope that the queue delivers after `delay` (at most 15 minutes).
+    pub async fn publish_delayed<T: Message>(
+        &self,
+        queue_url: &str,
+        envelope: &Envelope<T>,
+        delay: Duration,
+    ) -> Result<(), PublishError> {
+        self.client
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(envelope.to_json())
+            .delay_seconds(delay.as_secs().min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| PublishError::NotSent {
+                queue_url: queue_url.to_string(),
+                ids: vec![envelope.id.clone()],
+                reason: DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(())
+    }
+
     async fn send_all<'a, T: Message + 'a>(
         &self,
         queue_url: &str,

@@ -22,7 +22,12 @@ pub fn n(value: impl ToString) -> AttributeValue {
 
 /// RFC 3339 in UTC with nanoseconds: exact round trip, and fixed width, so it sorts as text.
 pub fn time(value: DateTime<Utc>) -> AttributeValue {
-    AttributeValue::S(value.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+    AttributeValue::S(time_text(value))
+}
+
+/// The text of [`time`], for sort keys.
+pub fn time_text(value: DateTime<Utc>) -> String {
+    value.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// Typed access to an item's attributes.
@@ -88,6 +93,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A string attribute holding a JSON document.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, StoreError> {
+        serde_json::from_str(self.str(name)?).map_err(|e| self.corrupt(name, e))
+    }
+
     pub fn u64(&self, name: &str) -> Result<u64, StoreError> {
         self.number(name)?
             .parse()
@@ -116,6 +126,27 @@ impl<'a> Reader<'a> {
             })
             .transpose()
     }
+}
+
+/// A page cursor: the last evaluated key (all string attributes here), hex-encoded JSON.
+pub fn encode_cursor(key: &Item) -> String {
+    let plain: HashMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
+    hex::encode(serde_json::to_vec(&plain).expect("serialisable"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
+    let invalid = || StoreError::InvalidCursor;
+    let bytes = hex::decode(cursor).map_err(|_| invalid())?;
+    let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    use super::keys::*;
+    let allowed = [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK];
+    if plain.is_empty() || !plain.keys().all(|k| allowed.contains(&k.as_str())) {
+        return Err(invalid());
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
 #[cfg(test)]

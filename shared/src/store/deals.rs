@@ -551,7 +551,11 @@ impl Deals for DynamoStore {
     }
 
     async fn list_deals(&self, query: &DealQuery) -> Result<DealPage, StoreError> {
-        let start = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let start = query
+            .cursor
+            .as_deref()
+            .map(attr::decode_cursor)
+            .transpose()?;
         let mut request = self
             .client
             .query()
@@ -601,7 +605,7 @@ impl Deals for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(DealPage {
             deals,
-            next_cursor: output.last_evaluated_key.as_ref().map(encode_cursor),
+            next_cursor: output.last_evaluated_key.as_ref().map(attr::encode_cursor),
         })
     }
 
@@ -629,26 +633,6 @@ impl Deals for DynamoStore {
             .map_err(|e| sdk_error("finding deals due", e))?;
         items.iter().map(deal_from_item).collect()
     }
-}
-
-/// A page cursor: the last evaluated key (all string attributes here), hex-encoded JSON.
-fn encode_cursor(key: &Item) -> String {
-    let plain: HashMap<&str, &str> = key
-        .iter()
-        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
-        .collect();
-    hex::encode(serde_json::to_vec(&plain).expect("serialisable"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
-    let invalid = || StoreError::InvalidCursor;
-    let bytes = hex::decode(cursor).map_err(|_| invalid())?;
-    let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    let allowed = [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK];
-    if plain.is_empty() || !plain.keys().all(|k| allowed.contains(&k.as_str())) {
-        return Err(invalid());
-    }
-    Ok(plain.into_iter().map(|(k, v)| (k, attr::s(v))).collect())
 }
 
 #[cfg(test)]

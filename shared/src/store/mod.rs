@@ -34,18 +34,22 @@
 
 mod api_keys;
 pub mod attr;
+mod batch;
 mod catalog;
 mod deals;
 mod partners;
+mod pos;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
 pub use api_keys::ApiKeys;
+pub use batch::WriteCost;
 pub use catalog::Catalog;
 pub use deals::{DealPage, DealQuery, Deals};
 pub use partners::Partners;
+pub use pos::{FilePage, FirstReport, PosStore, StoredLine};
 
 /// The names of the table's key attributes and index, in one place.
 pub mod keys {

@@ -2,3 +2,4 @@
 //! module per workflow, shared by the functions that serve its triggers.
 
 pub mod deals;
+pub mod pos;

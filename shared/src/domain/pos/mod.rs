@@ -4,11 +4,13 @@
 //! Everything here is pure: the file formats (encodings, gzip, xlsx) are in [`crate::formats`],
 //! the storage and the S3 pipeline in [`crate::workflow::pos`].
 
+mod file;
 mod line;
 mod profile;
 mod validate;
 mod values;
 
+pub use file::{FileCounts, FileId, FileStatus, PosFile, report_stem};
 pub use line::{FileKind, InventoryLine, LineKey, PosLine, Rejection, TransactionType};
 pub use profile::{ColumnRef, Field, Layout, LayoutError, MappingProfile, Profile, TextEncoding};
 pub use validate::{DateWindow, ResellerDirectory, Validator, Verdict};

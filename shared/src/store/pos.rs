@@ -1,0 +1,449 @@
+//! POS ingestion state: distributors' mapping profiles, file records with their checkpoints,
+//! the stored lines (whose keys make duplicates detectable across files), the rejects of each
+//! chunk, and the per-distributor lease that lets one file of a distributor run at a time.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+
+use super::attr::{self, Item, Reader};
+use super::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
+use super::{
+    DynamoStore, StoreError, WriteCost, is_condition_failure, is_transaction_condition_failure,
+    sdk_error,
+};
+use crate::domain::PartnerId;
+use crate::domain::pos::{FileId, LineKey, MappingProfile, PosFile};
+
+/// A line as stored: its key, the file and row that first reported it, and the line itself.
+#[derive(Debug, Clone)]
+pub struct StoredLine {
+    pub key: LineKey,
+    pub file: FileId,
+    pub row: u64,
+    /// The canonical line as JSON.
+    pub line: String,
+    pub held: bool,
+}
+
+/// Who first reported a line: a later report from another file or row is a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstReport {
+    pub file: FileId,
+    pub row: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilePage {
+    pub files: Vec<PosFile>,
+    pub next_cursor: Option<String>,
+}
+
+/// How long a chunk's rejects are kept after the file's report is written from them.
+const REJECTS_RETENTION_DAYS: i64 = 30;
+
+pub trait PosStore {
+    fn put_profile(
+        &self,
+        distributor: &PartnerId,
+        profile: &MappingProfile,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_profile(
+        &self,
+        distributor: &PartnerId,
+    ) -> impl Future<Output = Result<Option<MappingProfile>, StoreError>> + Send;
+
+    /// Creates the file record, or returns the one already there for this object.
+    fn create_file(
+        &self,
+        file: &PosFile,
+    ) -> impl Future<Output = Result<Option<PosFile>, StoreError>> + Send;
+
+    fn get_file(
+        &self,
+        id: &FileId,
+    ) -> impl Future<Output = Result<Option<PosFile>, StoreError>> + Send;
+
+    /// Newest first; a distributor's own, or every distributor's.
+    fn list_files(
+        &self,
+        distributor: Option<&PartnerId>,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<FilePage, StoreError>> + Send;
+
+    /// Writes `file` if the stored record is still at `expected_revision`, with a chunk's
+    /// rejects (reject-report CSV rows, keyed by the chunk's first row) in the same transaction.
+    fn save_file(
+        &self,
+        file: &PosFile,
+        expected_revision: u64,
+        rejects: Option<(u64, String)>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The rejects of every chunk, in row order.
+    fn rejects(&self, id: &FileId) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Takes the distributor's lease for `seconds` unless another holder has it.
+    fn claim_lease(
+        &self,
+        distributor: &PartnerId,
+        holder: &str,
+        now: DateTime<Utc>,
+        seconds: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn release_lease(
+        &self,
+        distributor: &PartnerId,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Which of `keys` are stored already, and who reported them first.
+    fn first_reports(
+        &self,
+        keys: &[LineKey],
+    ) -> impl Future<Output = Result<HashMap<LineKey, FirstReport>, StoreError>> + Send;
+
+    fn put_lines(
+        &self,
+        lines: Vec<StoredLine>,
+        concurrency: usize,
+    ) -> impl Future<Output = Result<WriteCost, StoreError>> + Send;
+}
+
+fn file_pk(id: &FileId) -> String {
+    format!("POSFILE#{id}")
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    Item::from([(PK.into(), attr::s(pk)), (SK.into(), attr::s(sk))])
+}
+
+fn file_item(file: &PosFile) -> Item {
+    let mut item = key(file_pk(&file.id), "FILE");
+    let sort = format!("{}#{}", attr::time_text(file.received_at), file.id);
+    item.insert(
+        GSI1_PK.into(),
+        attr::s(format!("DIST_FILES#{}", file.distributor)),
+    );
+    item.insert(GSI1_SK.into(), attr::s(sort.clone()));
+    item.insert(GSI2_PK.into(), attr::s("POS_FILES"));
+    item.insert(GSI2_SK.into(), attr::s(sort));
+    item.insert("revision".into(), attr::n(file.revision));
+    item.insert(
+        "doc".into(),
+        attr::s(serde_json::to_string(file).expect("serialisable")),
+    );
+    item
+}
+
+fn file_from_item(item: &Item) -> Result<PosFile, StoreError> {
+    let r = Reader::new(item);
+    r.json("doc")
+}
+
+impl PosStore for DynamoStore {
+    async fn put_profile(
+        &self,
+        distributor: &PartnerId,
+        profile: &MappingProfile,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item = key(format!("DISTPROFILE#{distributor}"), "PROFILE");
+        item.insert(
+            "doc".into(),
+            attr::s(serde_json::to_string(profile).expect("serialisable")),
+        );
+        item.insert("updated_at".into(), attr::time(now));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| sdk_error("writing a mapping profile", e))?;
+        Ok(())
+    }
+
+    async fn get_profile(
+        &self,
+        distributor: &PartnerId,
+    ) -> Result<Option<MappingProfile>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("DISTPROFILE#{distributor}"), "PROFILE")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("reading a mapping profile", e))?;
+        output
+            .item
+            .as_ref()
+            .map(|item| Reader::new(item).json("doc"))
+            .transpose()
+    }
+
+    async fn create_file(&self, file: &PosFile) -> Result<Option<PosFile>, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(file_item(file)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(err) if is_condition_failure(&err) => self
+                .get_file(&file.id)
+                .await?
+                .map(Some)
+                .ok_or_else(|| StoreError::Conflict("the file record vanished".into())),
+            Err(err) => Err(sdk_error("creating a file record", err)),
+        }
+    }
+
+    async fn get_file(&self, id: &FileId) -> Result<Option<PosFile>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(file_pk(id), "FILE")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("reading a file record", e))?;
+        output.item.as_ref().map(file_from_item).transpose()
+    }
+
+    async fn list_files(
+        &self,
+        distributor: Option<&PartnerId>,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<FilePage, StoreError> {
+        let start = cursor.map(attr::decode_cursor).transpose()?;
+        let (index, pk_name, pk) = match distributor {
+            Some(d) => (GSI1, GSI1_PK, format!("DIST_FILES#{d}")),
+            None => (GSI2, GSI2_PK, "POS_FILES".to_string()),
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", attr::s(pk))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 100))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| sdk_error("listing files", e))?;
+        Ok(FilePage {
+            files: output
+                .items()
+                .iter()
+                .map(file_from_item)
+                .collect::<Result<_, _>>()?,
+            next_cursor: output.last_evaluated_key.as_ref().map(attr::encode_cursor),
+        })
+    }
+
+    async fn save_file(
+        &self,
+        file: &PosFile,
+        expected_revision: u64,
+        rejects: Option<(u64, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(file_item(file)))
+            .condition_expression("revision = :expected")
+            .expression_attribute_values(":expected", attr::n(expected_revision))
+            .build()
+            .expect("table and item set");
+        let Some((first_row, csv)) = rejects else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(put.item))
+                .condition_expression("revision = :expected")
+                .expression_attribute_values(":expected", attr::n(expected_revision))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict(format!(
+                    "file {} changed meanwhile",
+                    file.id
+                ))),
+                Err(err) => Err(sdk_error("saving a file record", err)),
+            };
+        };
+        let mut rejects = key(file_pk(&file.id), &format!("REJECTS#{first_row:012}"));
+        rejects.insert("csv".into(), attr::s(csv));
+        rejects.insert(
+            EXPIRES_AT.into(),
+            attr::n((now + chrono::Duration::days(REJECTS_RETENTION_DAYS)).timestamp()),
+        );
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(rejects))
+                            .build()
+                            .expect("table and item set"),
+                    )
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_transaction_condition_failure(&err) => Err(StoreError::Conflict(
+                format!("file {} changed meanwhile", file.id),
+            )),
+            Err(err) => Err(sdk_error("saving a file checkpoint", err)),
+        }
+    }
+
+    async fn rejects(&self, id: &FileId) -> Result<Vec<String>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :rejects)")
+            .expression_attribute_values(":pk", attr::s(file_pk(id)))
+            .expression_attribute_values(":rejects", attr::s("REJECTS#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error("reading a file's rejects", e))?;
+        items
+            .iter()
+            .map(|item| Ok(Reader::new(item).str("csv")?.to_string()))
+            .collect()
+    }
+
+    async fn claim_lease(
+        &self,
+        distributor: &PartnerId,
+        holder: &str,
+        now: DateTime<Utc>,
+        seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let mut item = key(format!("POSLEASE#{distributor}"), "LEASE");
+        item.insert("holder".into(), attr::s(holder));
+        item.insert("until".into(), attr::n(now.timestamp() + seconds));
+        item.insert(EXPIRES_AT.into(), attr::n(now.timestamp() + seconds + 3600));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #until < :now OR holder = :holder")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":now", attr::n(now.timestamp()))
+            .expression_attribute_values(":holder", attr::s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk_error("taking a distributor's lease", err)),
+        }
+    }
+
+    async fn release_lease(&self, distributor: &PartnerId, holder: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("POSLEASE#{distributor}"), "LEASE")))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", attr::s(holder))
+            .send()
+            .await;
+        match result {
+            // Expired and taken by another holder meanwhile: theirs now.
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(sdk_error("releasing a distributor's lease", err)),
+        }
+    }
+
+    async fn first_reports(
+        &self,
+        keys: &[LineKey],
+    ) -> Result<HashMap<LineKey, FirstReport>, StoreError> {
+        let items = keys
+            .iter()
+            .map(|k| key(k.partition.clone(), &k.item))
+            .collect();
+        let found = self
+            .batch_get(
+                items,
+                Some("pk, sk, file_id, line_row"),
+                "looking up reported lines",
+            )
+            .await?;
+        found
+            .iter()
+            .map(|item| {
+                let r = Reader::new(item);
+                let line_key = LineKey {
+                    partition: r.str(PK)?.to_string(),
+                    item: r.str(SK)?.to_string(),
+                };
+                let report = FirstReport {
+                    file: r.parse("file_id")?,
+                    row: r.u64("line_row")?,
+                };
+                Ok((line_key, report))
+            })
+            .collect()
+    }
+
+    async fn put_lines(
+        &self,
+        lines: Vec<StoredLine>,
+        concurrency: usize,
+    ) -> Result<WriteCost, StoreError> {
+        let items = lines
+            .into_iter()
+            .map(|line| {
+                let mut item = key(line.key.partition, &line.key.item);
+                item.insert("file_id".into(), attr::s(line.file.to_string()));
+                item.insert("line_row".into(), attr::n(line.row));
+                item.insert(
+                    "held".into(),
+                    aws_sdk_dynamodb::types::AttributeValue::Bool(line.held),
+                );
+                item.insert("line".into(), attr::s(line.line));
+                item
+            })
+            .collect();
+        self.batch_put(items, concurrency, "storing POS lines")
+            .await
+    }
+}
