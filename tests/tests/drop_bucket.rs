@@ -1,57 +1,128 @@
-//! Distributor file drops: an object put in the drop bucket is announced on the ingest queue,
-//! as S3 notifications do in AWS.
+//! Distributor file drops through the local stack: S3 notification → ingest queue →
+//! pos-ingest → file record (`GET /pos/files`), reject report in the bucket.
 
 use e2e::Stack;
+use serde_json::{Value, json};
 
-#[tokio::test]
-async fn a_dropped_file_is_announced_on_the_ingest_queue() {
-    let stack = Stack::load();
+async fn put(stack: &Stack, key: &str, body: Vec<u8>) {
     let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
-    let s3 = tributary::aws::s3(&config);
-    let sqs = tributary::aws::sqs(&config);
-    let key = format!(
-        "ptn_e2e/pos/week {}.csv",
-        chrono::Utc::now().timestamp_millis()
-    );
-    s3.put_object()
+    tributary::aws::s3(&config)
+        .put_object()
         .bucket(stack.resource("DropBucket"))
-        .key(&key)
-        .body(b"sku,qty\nA-1,3\n".to_vec().into())
+        .key(key)
+        .body(body.into())
         .send()
         .await
         .expect("put into the drop bucket");
+}
 
-    let queue = stack.resource("IngestQueue");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut seen = Vec::new();
-    while std::time::Instant::now() < deadline {
-        let output = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive from the ingest queue");
-        for message in output.messages.unwrap_or_default() {
-            let body: serde_json::Value =
-                serde_json::from_str(message.body().unwrap_or("{}")).unwrap();
-            for record in body["Records"].as_array().into_iter().flatten() {
-                seen.push(
-                    record["s3"]["object"]["key"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-        }
-        // S3 URL-encodes keys in notifications (a space may arrive as `+` or `%20`).
-        if seen
-            .iter()
-            .any(|k| k.replace('+', " ").replace("%20", " ").replace("%2F", "/") == key)
-        {
-            return;
-        }
-    }
-    panic!("no notification for {key} on the ingest queue; saw {seen:?}");
+/// Waits for the file record of `key` to reach a final status and returns it.
+fn file_record(stack: &Stack, key: &str, api_key: &str) -> Value {
+    let reply = stack.wait_for("/pos/files?limit=100", api_key, 60, |reply| {
+        reply.status == 200
+            && reply.body["files"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f["key"] == key && f["status"] != "processing")
+    });
+    let file = reply.body["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == key)
+        .unwrap()
+        .clone();
+    let id = file["id"].as_str().unwrap();
+    let one = stack.request("GET", &format!("/pos/files/{id}"), Some(api_key));
+    assert_eq!(one.status, 200, "{:?}", one.body);
+    one.body
+}
+
+#[tokio::test]
+async fn a_dropped_pos_file_ends_as_a_file_record_and_a_reject_report() {
+    let stack = Stack::load();
+    let admin = stack.demo_key("vendor_admin");
+    let (distributor, distributor_key) = stack.partner_key(2);
+    let stamp = chrono::Utc::now().timestamp_millis();
+
+    // A new SKU through the catalog API, used by the file below.
+    let sku = format!("E2E-{stamp}");
+    let reply = stack.send(
+        "PUT",
+        "/catalog/skus",
+        Some(&admin),
+        Some(&json!({"skus": [{"sku": sku, "name": "End-to-end widget"}]})),
+    );
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let csv = format!(
+        "Invoice No;Line;Invoice Date;Sold To;Part Number;Qty;Unit Price;Currency\n\
+         E-{stamp};1;{today};Northwind Resellers;{sku};2;100.00;USD\n\
+         E-{stamp};2;{today};Somebody Unknown;NW-SWITCH-24;1;50;USD\n\
+         E-{stamp};3;{today};Northwind Resellers;NOT-A-SKU;1;50;USD\n\
+         E-{stamp};1;{today};Northwind Resellers;{sku};2;100.00;USD\n"
+    );
+    let key = format!("{distributor}/pos/week {stamp}.csv");
+    put(&stack, &key, csv.into_bytes()).await;
+
+    let file = file_record(&stack, &key, &distributor_key);
+    assert_eq!(file["status"], "completed", "{file:?}");
+    assert_eq!(
+        file["counts"],
+        json!({"lines": 4, "accepted": 2, "rejected": 1, "duplicates": 1, "held": 1})
+    );
+    let report_key = file["reject_report"].as_str().unwrap();
+    assert_eq!(
+        report_key,
+        format!("{distributor}/rejects/week {stamp}.csv")
+    );
+    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
+    let report = tributary::aws::s3(&config)
+        .get_object()
+        .bucket(stack.resource("DropBucket"))
+        .key(report_key)
+        .send()
+        .await
+        .expect("the reject report")
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .to_vec();
+    assert_eq!(
+        String::from_utf8(report).unwrap(),
+        "row,field,value,reason\n4,sku,NOT-A-SKU,not in the vendor's catalog\n"
+    );
+
+    // Vendor staff see it too; another organisation does not.
+    let staff = stack.request(
+        "GET",
+        &format!("/pos/files/{}", file["id"].as_str().unwrap()),
+        Some(&stack.demo_key("channel_manager")),
+    );
+    assert_eq!(staff.status, 200);
+    let (_, reseller_key) = stack.partner_key(0);
+    let other = stack.request(
+        "GET",
+        &format!("/pos/files/{}", file["id"].as_str().unwrap()),
+        Some(&reseller_key),
+    );
+    assert_eq!(other.status, 404);
+}
+
+#[tokio::test]
+async fn an_empty_file_is_refused_whole_with_a_reason() {
+    let stack = Stack::load();
+    let (distributor, distributor_key) = stack.partner_key(2);
+    let key = format!(
+        "{distributor}/inventory/empty {}.csv",
+        chrono::Utc::now().timestamp_millis()
+    );
+    put(&stack, &key, Vec::new()).await;
+    let file = file_record(&stack, &key, &distributor_key);
+    assert_eq!(file["status"], "refused");
+    assert_eq!(file["reason"], "the file is empty");
+    assert_eq!(file["counts"]["accepted"], 0);
 }

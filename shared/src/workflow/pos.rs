@@ -476,6 +476,11 @@ impl PosIngest {
             ),
             FileKind::Inventory => ResellerDirectory::default(),
         };
+        // Keep the configured reserve, or a quarter of a short invocation (local runs).
+        let reserve = self
+            .settings
+            .time_reserve
+            .min(deadline.saturating_duration_since(Instant::now()) / 4);
         let mut run = Run {
             window: DateWindow::new(file.received_at.date_naive(), self.settings.max_age_days),
             file,
@@ -489,7 +494,7 @@ impl PosIngest {
             match parsed.recv().await {
                 Some(Parsed::Chunk(records)) => {
                     self.chunk(&mut run, records).await?;
-                    if Instant::now() + self.settings.time_reserve > deadline {
+                    if Instant::now() + reserve > deadline {
                         tracing::info!(file = %run.file.id, rows_done = run.file.rows_done, "time is short; continuing in another invocation");
                         self.hand_on(&run.file, Duration::ZERO).await?;
                         return Ok(Progress::Continued);

@@ -2,6 +2,8 @@
 //! code the functions use, so it works against the local stack (`AWS_ENDPOINT_URL` or
 //! `--endpoint-url`) and a deployed stack (`--table` from the stack's `TableName` output) alike.
 
+mod pos_check;
+
 use std::process::ExitCode;
 
 use chrono::Utc;
@@ -43,6 +45,9 @@ enum Command {
     /// The product catalog deals and POS lines are checked against.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Distributor files.
+    #[command(subcommand)]
+    Pos(PosCommand),
     /// Create demo partners and keys and print the keys. Local endpoints only: the demo includes a
     /// vendor_admin key.
     SeedDemo,
@@ -72,6 +77,13 @@ enum PartnerCommand {
         #[arg(value_parser = parse::<PartnerStatus>)]
         status: PartnerStatus,
     },
+}
+
+#[derive(Subcommand)]
+enum PosCommand {
+    /// Check a file locally (no AWS): the detected format, the column mapping, the verdicts and
+    /// the reject report ingestion would produce.
+    Check(pos_check::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -105,12 +117,12 @@ enum KeyCommand {
     },
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(value: &str) -> Result<T, String> {
+pub(crate) fn parse<T: std::str::FromStr<Err = String>>(value: &str) -> Result<T, String> {
     value.parse()
 }
 
 #[derive(Debug)]
-struct Failure(String);
+pub(crate) struct Failure(pub(crate) String);
 
 impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
@@ -132,6 +144,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    let out = Output { json: cli.json };
+    if let Command::Pos(PosCommand::Check(args)) = cli.command {
+        return pos_check::check(args, &out);
+    }
     let local_endpoint =
         cli.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     if matches!(cli.command, Command::SeedDemo) && !local_endpoint {
@@ -149,7 +165,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         loader = loader.endpoint_url(url);
     }
     let store = DynamoStore::new(tributary::aws::dynamodb(&loader.load().await), table);
-    let out = Output { json: cli.json };
     match cli.command {
         Command::Partner(command) => partner(&store, &out, command).await,
         Command::Key(command) => key(&store, &out, command).await,
@@ -167,15 +182,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::SeedDemo => seed_demo(&store, &out).await,
+        Command::Pos(_) => unreachable!("handled before the table is needed"),
     }
 }
 
-struct Output {
+pub(crate) struct Output {
     json: bool,
 }
 
 impl Output {
-    fn show<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+    pub(crate) fn show<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
             println!(
                 "{}",

@@ -1,0 +1,446 @@
+//! The channel data API (ingestion itself runs in pos-ingest, from the drop bucket):
+//! - `PUT /catalog/skus` (vendor admin): `{"skus": [{"sku": "NW-1", "name": "..."}]}`, up to 1000;
+//! - `PUT /distributors/{id}/profile` (vendor admin): a mapping profile (see the README);
+//!   `GET` the same (vendor staff, or the distributor itself);
+//! - `GET /pos/files` (a distributor: its own; vendor staff: all, or `?distributor=`), newest
+//!   first, `limit`, `cursor`; `GET /pos/files/{id}`: one file record with its counts.
+//!
+//! Another organisation's profile or file answers 404, as if it did not exist.
+
+use chrono::Utc;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use tributary::domain::pos::{FileId, MappingProfile};
+use tributary::domain::{PartnerId, PartnerKind, Principal, Role, ValidationErrors};
+use tributary::http::{ApiError, caller, json, json_body, respond};
+use tributary::store::{Catalog, Partners, PosStore};
+
+/// SKUs per catalog request.
+const MAX_SKUS: usize = 1000;
+
+pub async fn route<S: Catalog + Partners + PosStore + Sync>(
+    store: &S,
+    request: Request,
+) -> Response<Body> {
+    respond(dispatch(store, &request).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkuList {
+    skus: Vec<SkuEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkuEntry {
+    sku: String,
+    name: String,
+}
+
+async fn dispatch<S: Catalog + Partners + PosStore + Sync>(
+    store: &S,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let principal = caller(request)?;
+    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
+    match (request.method().clone(), segments.as_slice()) {
+        (Method::PUT, ["catalog", "skus"]) => {
+            require(
+                &principal,
+                Role::VendorAdmin,
+                "only vendor admins change the catalog",
+            )?;
+            let list: SkuList = json_body(request)?;
+            let skus = validate_skus(list)?;
+            store.put_skus(&skus).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"upserted": skus.len()}),
+            ))
+        }
+        (Method::PUT, ["distributors", id, "profile"]) => {
+            require(
+                &principal,
+                Role::VendorAdmin,
+                "only vendor admins change mapping profiles",
+            )?;
+            let distributor = distributor(store, &principal, id).await?;
+            let profile: MappingProfile = json_body(request)?;
+            profile.compile()?;
+            store
+                .put_profile(&distributor, &profile, Utc::now())
+                .await?;
+            Ok(json(StatusCode::OK, &profile))
+        }
+        (Method::GET, ["distributors", id, "profile"]) => {
+            let distributor = distributor(store, &principal, id).await?;
+            let profile = store.get_profile(&distributor).await?.ok_or_else(|| {
+                ApiError::NotFound(format!("distributor {distributor} has no mapping profile (the header dictionary is used)"))
+            })?;
+            Ok(json(StatusCode::OK, &profile))
+        }
+        (Method::GET, ["pos", "files"]) => {
+            let params = request.query_string_parameters();
+            let mut errors = ValidationErrors::new();
+            let asked = params.first("distributor").and_then(|d| {
+                d.parse::<PartnerId>()
+                    .map_err(|e| errors.add("distributor", e.to_string()))
+                    .ok()
+            });
+            let limit = match params.first("limit").map(str::parse::<i32>) {
+                None => 25,
+                Some(Ok(n)) if (1..=100).contains(&n) => n,
+                Some(_) => {
+                    errors.add("limit", "an integer from 1 to 100");
+                    25
+                }
+            };
+            errors.into_result(())?;
+            let scope = match principal.role {
+                Role::Distributor => Some(own_id(&principal)?),
+                role if role.is_vendor_staff() => asked,
+                _ => {
+                    return Err(ApiError::Forbidden(
+                        "POS files are for distributors and vendor staff".into(),
+                    ));
+                }
+            };
+            let page = store
+                .list_files(scope.as_ref(), limit, params.first("cursor"))
+                .await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"files": page.files, "next_cursor": page.next_cursor}),
+            ))
+        }
+        (Method::GET, ["pos", "files", id]) => {
+            let not_found = || ApiError::NotFound(format!("file {id} not found"));
+            let id: FileId = id.parse().map_err(|_| not_found())?;
+            let file = store.get_file(&id).await?.ok_or_else(not_found)?;
+            let visible = principal.role.is_vendor_staff()
+                || (principal.role == Role::Distributor
+                    && principal.id == file.distributor.as_str());
+            if !visible {
+                return Err(not_found());
+            }
+            Ok(json(StatusCode::OK, &file))
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "no route for {} {}",
+            request.method(),
+            request.uri().path()
+        ))),
+    }
+}
+
+fn require(principal: &Principal, role: Role, message: &str) -> Result<(), ApiError> {
+    if principal.role == role {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(message.into()))
+    }
+}
+
+fn own_id(principal: &Principal) -> Result<PartnerId, ApiError> {
+    principal
+        .id
+        .parse()
+        .map_err(|_| ApiError::Forbidden("the caller is not a partner organisation".into()))
+}
+
+/// The distributor at `id`, if the caller may see it: vendor staff, or the distributor itself.
+async fn distributor<S: Partners>(
+    store: &S,
+    principal: &Principal,
+    id: &str,
+) -> Result<PartnerId, ApiError> {
+    let not_found = || ApiError::NotFound(format!("distributor {id} not found"));
+    let id: PartnerId = id.parse().map_err(|_| not_found())?;
+    if !principal.role.is_vendor_staff() && principal.id != id.as_str() {
+        return Err(not_found());
+    }
+    match store.get_partner(&id).await? {
+        Some(p) if p.kind == PartnerKind::Distributor => Ok(id),
+        Some(_) => Err(ApiError::Validation(ValidationErrors::single(
+            "id",
+            format!("{id} is a reseller, not a distributor"),
+        ))),
+        None => Err(not_found()),
+    }
+}
+
+fn validate_skus(list: SkuList) -> Result<Vec<(String, String)>, ApiError> {
+    let mut errors = ValidationErrors::new();
+    if list.skus.is_empty() || list.skus.len() > MAX_SKUS {
+        errors.add("skus", format!("1 to {MAX_SKUS} entries"));
+    }
+    let mut skus = Vec::with_capacity(list.skus.len());
+    for (i, entry) in list.skus.into_iter().enumerate() {
+        let sku = entry.sku.trim();
+        if sku.is_empty()
+            || sku.len() > 64
+            || sku.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            errors.add(format!("skus[{i}].sku"), "1 to 64 characters, no spaces");
+        }
+        let name = entry.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            errors.add(format!("skus[{i}].name"), "1 to 200 characters");
+        }
+        skus.push((sku.to_string(), name.to_string()));
+    }
+    errors.into_result(skus).map_err(ApiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::request::from_str;
+    use tributary::domain::pos::{FileCounts, FileKind, FileStatus, PosFile};
+    use tributary::domain::{Partner, PartnerStatus};
+    use tributary::store::DynamoStore;
+    use tributary::testing;
+
+    fn request(
+        method: &str,
+        path: &str,
+        role: &str,
+        principal: &str,
+        body: Option<serde_json::Value>,
+    ) -> Request {
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/pos-api.json")).unwrap();
+        event["rawPath"] = path.into();
+        event["requestContext"]["http"]["method"] = method.into();
+        event["requestContext"]["http"]["path"] = path.into();
+        event["requestContext"]["authorizer"]["lambda"]["role"] = role.into();
+        event["requestContext"]["authorizer"]["lambda"]["principalId"] = principal.into();
+        let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+        event["rawPath"] = path_only.into();
+        event["rawQueryString"] = query.into();
+        let mut params = serde_json::Map::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap();
+            params.insert(k.into(), v.into());
+        }
+        event["queryStringParameters"] = params.into();
+        match body {
+            Some(body) => event["body"] = body.to_string().into(),
+            None => {
+                event.as_object_mut().unwrap().remove("body");
+            }
+        }
+        from_str(&event.to_string()).unwrap()
+    }
+
+    fn body(response: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    async fn setup() -> (DynamoStore, Partner) {
+        let store = testing::table().await;
+        let distributor = Partner::new(
+            "Fabrikam",
+            PartnerKind::Distributor,
+            "US",
+            PartnerStatus::Active,
+            Utc::now(),
+        )
+        .unwrap();
+        store.create_partner(&distributor).await.unwrap();
+        (store, distributor)
+    }
+
+    #[tokio::test]
+    async fn vendor_admins_load_the_catalog_in_bulk_and_bad_entries_are_named() {
+        let (store, _) = setup().await;
+        let ok = serde_json::json!({"skus": [{"sku": "NW-1", "name": "Switch"}, {"sku": "NW-2", "name": "Router"}]});
+        let response = route(
+            &store,
+            request(
+                "PUT",
+                "/catalog/skus",
+                "vendor_admin",
+                "ada",
+                Some(ok.clone()),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (response.status(), body(&response)["upserted"].clone()),
+            (StatusCode::OK, 2.into())
+        );
+        assert_eq!(store.known_skus(&["NW-2".into()]).await.unwrap().len(), 1);
+        let bad = serde_json::json!({"skus": [{"sku": "has space", "name": ""}]});
+        let response = route(
+            &store,
+            request("PUT", "/catalog/skus", "vendor_admin", "ada", Some(bad)),
+        )
+        .await;
+        assert_eq!(response.status(), 422);
+        let fields: Vec<_> = body(&response)["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(fields, ["skus[0].sku", "skus[0].name"]);
+        let response = route(
+            &store,
+            request("PUT", "/catalog/skus", "channel_manager", "cm", Some(ok)),
+        )
+        .await;
+        assert_eq!(response.status(), 403);
+    }
+
+    #[tokio::test]
+    async fn a_profile_is_validated_stored_and_read_by_its_distributor_only() {
+        let (store, distributor) = setup().await;
+        let path = format!("/distributors/{}/profile", distributor.id);
+        let profile = serde_json::json!({"columns": {"sku": "Artikel"}, "date_formats": ["%d.%m.%Y"], "decimal_separator": ",", "default_currency": "EUR"});
+        let response = route(
+            &store,
+            request("PUT", &path, "vendor_admin", "ada", Some(profile)),
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let response = route(
+            &store,
+            request("GET", &path, "distributor", distributor.id.as_str(), None),
+        )
+        .await;
+        assert_eq!(
+            (
+                response.status(),
+                body(&response)["default_currency"].clone()
+            ),
+            (StatusCode::OK, "EUR".into())
+        );
+        let other = PartnerId::generate();
+        let response = route(
+            &store,
+            request("GET", &path, "distributor", other.as_str(), None),
+        )
+        .await;
+        assert_eq!(response.status(), 404);
+        let bad = serde_json::json!({"columns": {"colour": "C"}, "default_currency": "EURO"});
+        let response = route(
+            &store,
+            request("PUT", &path, "vendor_admin", "ada", Some(bad)),
+        )
+        .await;
+        assert_eq!(response.status(), 422);
+        assert_eq!(body(&response)["errors"].as_array().unwrap().len(), 2);
+        let unknown = serde_json::json!({"colums": {}});
+        let response = route(
+            &store,
+            request("PUT", &path, "vendor_admin", "ada", Some(unknown)),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            400,
+            "unknown settings are named, not ignored"
+        );
+    }
+
+    #[tokio::test]
+    async fn file_records_are_listed_for_their_distributor_and_vendor_staff() {
+        let (store, distributor) = setup().await;
+        let now = Utc::now();
+        let file = PosFile {
+            id: FileId::of_object("b", "k", "v"),
+            distributor: distributor.id.clone(),
+            kind: FileKind::Pos,
+            name: "jan.csv".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: Some("v".into()),
+            etag: None,
+            size: 10,
+            status: FileStatus::Completed,
+            reason: None,
+            counts: FileCounts {
+                lines: 3,
+                accepted: 2,
+                rejected: 1,
+                duplicates: 0,
+                held: 0,
+            },
+            rows_done: 4,
+            reject_report: Some("x".into()),
+            detected: None,
+            write_requests: 1,
+            write_units: 2,
+            invocations: 1,
+            received_at: now,
+            updated_at: now,
+            completed_at: Some(now),
+            revision: 1,
+        };
+        store.create_file(&file).await.unwrap();
+        let own = route(
+            &store,
+            request(
+                "GET",
+                "/pos/files",
+                "distributor",
+                distributor.id.as_str(),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(body(&own)["files"][0]["counts"]["accepted"], 2);
+        let staff = route(
+            &store,
+            request(
+                "GET",
+                &format!("/pos/files?distributor={}", distributor.id),
+                "channel_manager",
+                "cm",
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(body(&staff)["files"].as_array().unwrap().len(), 1);
+        let one = route(
+            &store,
+            request(
+                "GET",
+                &format!("/pos/files/{}", file.id),
+                "vendor_admin",
+                "ada",
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(body(&one)["status"], "completed");
+        let other = PartnerId::generate();
+        let hidden = route(
+            &store,
+            request(
+                "GET",
+                &format!("/pos/files/{}", file.id),
+                "distributor",
+                other.as_str(),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(hidden.status(), 404);
+        let theirs = route(
+            &store,
+            request("GET", "/pos/files", "distributor", other.as_str(), None),
+        )
+        .await;
+        assert!(body(&theirs)["files"].as_array().unwrap().is_empty());
+        let partner = route(
+            &store,
+            request("GET", "/pos/files", "partner", other.as_str(), None),
+        )
+        .await;
+        assert_eq!(partner.status(), 403);
+    }
+}

@@ -1,0 +1,130 @@
+//! POS ingestion core throughput and memory: `cargo bench -p tributary --bench pos_ingest`.
+//!
+//! Generates POS files of 100,000 and 1,000,000 lines under `target/bench/` (once), then reports
+//! - the raw parse rate of the csv crate on the file (records per second), and
+//! - the rate of the ingestion core on the same file: decode, parse, map and validate, as
+//!   pos-ingest runs it (`workflow::pos::check_local` without in-memory duplicate tracking),
+//!   on one thread;
+//! - the peak resident memory (VmHWM) after each size: flat when memory does not grow with the
+//!   file. DynamoDB and SQS are not involved (see the README for the end-to-end figures).
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use tributary::domain::PartnerId;
+use tributary::domain::pos::{DateWindow, FileKind, Profile, ResellerDirectory};
+use tributary::workflow::pos::check_local;
+
+const RESELLERS: [&str; 5] = [
+    "Northwind Traders",
+    "Contoso Ltd",
+    "Adventure Works",
+    "Unknown Shop",
+    "Tailspin Toys",
+];
+
+fn generate(path: &Path, lines: usize) {
+    if path.exists() {
+        return;
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut out = BufWriter::new(File::create(path).unwrap());
+    writeln!(out, "Invoice No,Line,Invoice Date,Sold To,End Customer,Country,Part Number,Qty,Unit Price,Currency,Type").unwrap();
+    let today = Utc::now().date_naive();
+    for i in 0..lines {
+        let date = (today - Duration::days((i % 90) as i64)).format("%Y-%m-%d");
+        let reseller = RESELLERS[i % RESELLERS.len()];
+        // One line in fifty has a fault, as real files do.
+        let sku = if i % 50 == 49 {
+            "BAD-SKU".to_string()
+        } else {
+            format!("SKU-{}", i % 500)
+        };
+        let qty = if i % 97 == 0 { -1 } else { (i % 7 + 1) as i64 };
+        writeln!(
+            out,
+            "INV-{},{},{date},{reseller},Customer {} Inc,US,{sku},{qty},{}.{:02},USD,{}",
+            i / 4,
+            i % 4 + 1,
+            i % 1000,
+            10 + i % 990,
+            i % 100,
+            if qty < 0 { "R" } else { "S" }
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn raw_parse(path: &Path) -> (u64, f64) {
+    let start = Instant::now();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(BufReader::new(File::open(path).unwrap()));
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0u64;
+    while reader.read_byte_record(&mut record).unwrap() {
+        n += 1;
+    }
+    (n, start.elapsed().as_secs_f64())
+}
+
+fn core(path: &Path, catalog: &HashSet<String>, resellers: &ResellerDirectory) -> (u64, u64, f64) {
+    let profile = Profile::default();
+    let window = DateWindow::new(Utc::now().date_naive(), 400);
+    let start = Instant::now();
+    let result = check_local(
+        BufReader::with_capacity(256 * 1024, File::open(path).unwrap()),
+        FileKind::Pos,
+        &profile,
+        PartnerId::generate(),
+        Some(catalog),
+        resellers,
+        window,
+        false,
+    );
+    assert!(result.refused.is_none(), "{:?}", result.refused);
+    (
+        result.counts.lines,
+        result.counts.accepted,
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+fn main() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    let catalog: HashSet<String> = (0..500).map(|i| format!("SKU-{i}")).collect();
+    let resellers = ResellerDirectory::new(
+        RESELLERS[..3]
+            .iter()
+            .map(|name| (PartnerId::generate(), name.to_string())),
+    );
+    for lines in [100_000usize, 1_000_000] {
+        let path = dir.join(format!("pos-{lines}.csv"));
+        generate(&path, lines);
+        let size_mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
+        let (n, raw_secs) = raw_parse(&path);
+        let (checked, accepted, core_secs) = core(&path, &catalog, &resellers);
+        assert_eq!(n, checked);
+        println!(
+            "{lines:>9} lines ({size_mb:.0} MB): csv raw parse {:>10.0} lines/s | ingestion core {:>10.0} lines/s ({accepted} accepted) | peak RSS {:.1} MiB",
+            n as f64 / raw_secs,
+            checked as f64 / core_secs,
+            peak_rss_mib()
+        );
+    }
+}
