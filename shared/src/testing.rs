@@ -372,3 +372,38 @@ pub async fn pos_service(chunk_lines: usize) -> PosFixture {
         reseller: reseller.id,
     }
 }
+
+/// An API Gateway request for handler tests: `sample` (an events/*.json HTTP event) with the
+/// method, path (and query), JSON body and caller replaced. `pathParameters.id` is the second
+/// path segment, as in `/deals/{id}/...`.
+pub fn api_request(
+    sample: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+    role: &str,
+    principal: &str,
+) -> lambda_http::Request {
+    let mut event: serde_json::Value = serde_json::from_str(sample).expect("a sample event");
+    let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+    event["requestContext"]["http"]["method"] = method.into();
+    event["requestContext"]["http"]["path"] = path_only.into();
+    event["rawPath"] = path_only.into();
+    event["rawQueryString"] = query.into();
+    event["pathParameters"] = match path_only.split('/').nth(2) {
+        Some(id) => serde_json::json!({ "id": id }),
+        None => serde_json::json!({}),
+    };
+    event["requestContext"]["authorizer"]["lambda"]["role"] = role.into();
+    event["requestContext"]["authorizer"]["lambda"]["principalId"] = principal.into();
+    let object = event.as_object_mut().expect("an object");
+    match body {
+        Some(body) => {
+            object.insert("body".into(), body.to_string().into());
+        }
+        None => {
+            object.remove("body");
+        }
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}

@@ -110,7 +110,6 @@ fn list_query(request: &Request) -> Result<DealQuery, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_http::request::from_str;
     use tributary::domain::PartnerStatus;
     use tributary::testing;
 
@@ -134,28 +133,14 @@ mod tests {
         role: &str,
         principal: &str,
     ) -> Request {
-        let mut event: serde_json::Value =
-            serde_json::from_str(include_str!("../../../events/deal-submit.json")).unwrap();
-        event["requestContext"]["http"]["method"] = method.into();
-        event["requestContext"]["http"]["path"] = path.into();
-        event["rawPath"] = path.into();
-        let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
-        event["rawPath"] = path_only.into();
-        event["rawQueryString"] = query.into();
-        let id = path_only.split('/').nth(2).map(str::to_string);
-        event["pathParameters"] = match id {
-            Some(id) => serde_json::json!({"id": id}),
-            None => serde_json::json!({}),
-        };
-        event["requestContext"]["authorizer"]["lambda"]["role"] = role.into();
-        event["requestContext"]["authorizer"]["lambda"]["principalId"] = principal.into();
-        match body {
-            Some(body) => event["body"] = body.to_string().into(),
-            None => {
-                event.as_object_mut().unwrap().remove("body");
-            }
-        }
-        from_str(&event.to_string()).unwrap()
+        testing::api_request(
+            include_str!("../../../events/deal-submit.json"),
+            method,
+            path,
+            body,
+            role,
+            principal,
+        )
     }
 
     fn body(response: &Response<Body>) -> serde_json::Value {

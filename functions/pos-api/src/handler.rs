@@ -197,7 +197,6 @@ fn validate_skus(list: SkuList) -> Result<Vec<(String, String)>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_http::request::from_str;
     use tributary::domain::pos::{FileCounts, FileKind, FileStatus, PosFile};
     use tributary::domain::{Partner, PartnerStatus};
     use tributary::store::DynamoStore;
@@ -210,29 +209,14 @@ mod tests {
         principal: &str,
         body: Option<serde_json::Value>,
     ) -> Request {
-        let mut event: serde_json::Value =
-            serde_json::from_str(include_str!("../../../events/pos-api.json")).unwrap();
-        event["rawPath"] = path.into();
-        event["requestContext"]["http"]["method"] = method.into();
-        event["requestContext"]["http"]["path"] = path.into();
-        event["requestContext"]["authorizer"]["lambda"]["role"] = role.into();
-        event["requestContext"]["authorizer"]["lambda"]["principalId"] = principal.into();
-        let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
-        event["rawPath"] = path_only.into();
-        event["rawQueryString"] = query.into();
-        let mut params = serde_json::Map::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap();
-            params.insert(k.into(), v.into());
-        }
-        event["queryStringParameters"] = params.into();
-        match body {
-            Some(body) => event["body"] = body.to_string().into(),
-            None => {
-                event.as_object_mut().unwrap().remove("body");
-            }
-        }
-        from_str(&event.to_string()).unwrap()
+        testing::api_request(
+            include_str!("../../../events/pos-api.json"),
+            method,
+            path,
+            body,
+            role,
+            principal,
+        )
     }
 
     fn body(response: &Response<Body>) -> serde_json::Value {

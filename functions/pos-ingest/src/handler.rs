@@ -11,12 +11,26 @@ use tributary::workflow::pos::PosIngest;
 /// Files are big: one at a time per invocation (the template's batch size is 1 as well).
 const CONCURRENCY: usize = 1;
 
-/// The invocation's deadline (epoch milliseconds from the runtime) as an `Instant`.
+/// Time assumed when the runtime's deadline has already passed as the invocation starts.
+const FALLBACK_BUDGET: Duration = Duration::from_secs(60);
+
+/// The invocation's deadline (epoch milliseconds from the runtime) as an `Instant`. Lambda's
+/// deadline is always ahead at the start; a local emulator's may be stale (cargo-lambda watch
+/// keeps the first one), and then a fixed budget stands in so that each invocation still works
+/// for a while before handing on.
 pub fn deadline(epoch_millis: u64) -> Instant {
     let now_millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    Instant::now() + Duration::from_millis(epoch_millis.saturating_sub(now_millis))
+    let remaining = Duration::from_millis(epoch_millis.saturating_sub(now_millis));
+    if remaining < Duration::from_secs(1) {
+        tracing::warn!(
+            deadline_ms = epoch_millis,
+            "the runtime's deadline has passed already; assuming {FALLBACK_BUDGET:?}"
+        );
+        return Instant::now() + FALLBACK_BUDGET;
+    }
+    Instant::now() + remaining
 }
 
 pub async fn handle(service: &PosIngest, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {

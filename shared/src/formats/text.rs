@@ -12,6 +12,8 @@ const SNIFF_BYTES: usize = 64 * 1024;
 
 pub(super) struct TextRecords {
     reader: csv::Reader<Box<dyn Read + Send>>,
+    last_bytes: usize,
+    last_fields: usize,
 }
 
 impl TextRecords {
@@ -60,20 +62,32 @@ impl TextRecords {
             .delimiter(delimiter)
             .buffer_capacity(64 * 1024)
             .from_reader(decoded);
-        Ok((TextRecords { reader }, name, delimiter))
+        let records = TextRecords {
+            reader,
+            last_bytes: 64,
+            last_fields: 8,
+        };
+        Ok((records, name, delimiter))
     }
 
     pub(super) fn next_record(&mut self) -> Option<Result<Record, FormatError>> {
         loop {
-            let mut raw = csv::ByteRecord::new();
+            // Sized like the previous record: one allocation per buffer, no regrowth.
+            let mut raw = csv::ByteRecord::with_capacity(self.last_bytes + 16, self.last_fields);
             match self.reader.read_byte_record(&mut raw) {
                 Ok(false) => return None,
                 Err(e) => return Some(Err(FormatError::Corrupt(e.to_string()))),
                 Ok(true) => {}
             }
+            self.last_bytes = raw.as_slice().len();
+            self.last_fields = raw.len();
             // Every line ends in LF (see `LfEndings`), so after a record the reader's line
             // count is one past the record's last line.
-            let embedded = raw.iter().map(|f| bytecount(f, b'\n')).sum::<u64>();
+            let embedded: u64 = if raw.as_slice().contains(&b'\n') {
+                raw.iter().map(|f| bytecount(f, b'\n')).sum()
+            } else {
+                0
+            };
             let row = self.reader.position().line() - 1 - embedded;
             let (fields, encoding_error) = match csv::StringRecord::from_byte_record(raw) {
                 Ok(fields) => (fields, false),
@@ -272,6 +286,12 @@ impl Read for LfEndings {
             return Ok(written);
         }
         let chunk = &self.buffer[..n];
+        if !self.pending_cr && !chunk.contains(&b'\r') {
+            // The common case (LF files): copy as is.
+            out[..n].copy_from_slice(chunk);
+            self.last = chunk[n - 1];
+            return Ok(n);
+        }
         if self.pending_cr {
             self.pending_cr = false;
             if chunk[0] != b'\n' {

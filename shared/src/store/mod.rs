@@ -14,6 +14,12 @@
 //! | `DEAL#<deal id>`       | `HISTORY#<time>#<version>` |        |                    | one history line of the deal |
 //! | `DEALCUST#<customer key>` | `DEAL#<deal id>` |               |                    | conflict index: the deal's claim on a customer |
 //! | `DEALLOCK#<customer key>#<sku>` | `LOCK` |                   |                    | the approved deal holding a customer and product |
+//! | `DISTPROFILE#<distributor>` | `PROFILE` |                |                    | a distributor's mapping profile (JSON) |
+//! | `POSFILE#<file id>`    | `FILE`        | `DIST_FILES#<distributor>` | `<received>#<file id>` | a dropped file's record and checkpoint (gsi2: `POS_FILES` / same) |
+//! | `POSFILE#<file id>`    | `REJECTS#<first row>` |             |                    | one chunk's reject-report rows (TTL 30 days) |
+//! | `POSLEASE#<distributor>` | `LEASE`     |                     |                    | the invocation ingesting the distributor's files (TTL) |
+//! | `POSLINE#<distributor>#<invoice>` | `LINE#<line>` |          |                    | an accepted sale, with the file and row that reported it first |
+//! | `INVLINE#<distributor>#<day>#<location>` | `SKU#<sku>` |     |                    | an accepted inventory line, likewise |
 //!
 //! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
 //! while approved, and its creation time otherwise: the manager's queue and the expiry sweep are
@@ -30,7 +36,13 @@
 //!   transition (one transaction: the deal conditional on its version, a history line, the index
 //!   entries, and on approval a lock per customer key and product, conditional on no other holder,
 //!   so that two conflicting deals can never both be approved); sweep approved deals by protection
-//!   end (gsi2 range query).
+//!   end (gsi2 range query);
+//! - pos-ingest: create a file record once per S3 object version (conditional put); take the
+//!   distributor's lease (conditional put: absent, expired or ours); look up which lines of a
+//!   chunk are stored already (BatchGetItem), store the new ones (BatchWriteItem); checkpoint
+//!   (the file record conditional on its revision, with the chunk's rejects, in one transaction);
+//!   read the rejects back for the report (query `POSFILE#<id>`, `REJECTS#` prefix);
+//! - pos-api: put/get profiles; list file records by distributor (gsi1) or all (gsi2), newest first.
 
 mod api_keys;
 pub mod attr;

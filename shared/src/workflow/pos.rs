@@ -1005,9 +1005,14 @@ pub fn check_local(
                     } else {
                         validator.validate(record.row, &record.fields)
                     };
+                    // Keys are built only when duplicates are tracked: they cost allocations.
                     let key = match &verdict {
-                        Verdict::Sale(line) => Some((line.key(), line.held)),
-                        Verdict::Stock(line) => Some((line.key(), false)),
+                        Verdict::Sale(line) => {
+                            Some((detect_duplicates.then(|| line.key()), line.held))
+                        }
+                        Verdict::Stock(line) => {
+                            Some((detect_duplicates.then(|| line.key()), false))
+                        }
                         Verdict::Rejected(faults) => {
                             check.counts.rejected += 1;
                             rejects.add(faults);
@@ -1015,7 +1020,7 @@ pub fn check_local(
                         }
                     };
                     if let Some((key, held)) = key {
-                        if detect_duplicates && !keys.insert(key) {
+                        if key.is_some_and(|key| !keys.insert(key)) {
                             check.counts.duplicates += 1;
                         } else {
                             check.counts.accepted += 1;
@@ -1037,5 +1042,152 @@ fn encoding_rejection(record: &Record) -> Rejection {
         field: "record".into(),
         value: record.fields.iter().collect::<Vec<_>>().join(" | "),
         reason: "bytes that are not text in the file's encoding: set the encoding in the distributor's profile".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::pos::MappingProfile;
+    use chrono::NaiveDate;
+
+    fn window() -> DateWindow {
+        DateWindow::new(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), 400)
+    }
+
+    fn run(
+        bytes: Vec<u8>,
+        kind: FileKind,
+        profile: &Profile,
+        catalog: &HashSet<String>,
+    ) -> LocalCheck {
+        let resellers =
+            ResellerDirectory::new([(PartnerId::generate(), "Northwind Traders".to_string())]);
+        check_local(
+            std::io::Cursor::new(bytes),
+            kind,
+            profile,
+            PartnerId::generate(),
+            Some(catalog),
+            &resellers,
+            window(),
+            true,
+        )
+    }
+
+    #[test]
+    fn a_european_file_checks_out_with_its_profile() {
+        let profile = MappingProfile {
+            columns: [(
+                "sku".to_string(),
+                crate::domain::pos::ColumnRef::Header("Artikel".into()),
+            )]
+            .into(),
+            date_formats: vec!["%d.%m.%Y".into()],
+            decimal_separator: Some(','),
+            default_currency: Some("EUR".into()),
+            ..Default::default()
+        }
+        .compile()
+        .unwrap();
+        let text = "Rechnung;Position;Datum;Händler;Artikel;Menge;Preis\r\n\
+                    R-1;1;02.11.2026;Northwind Traders;NW-1;3;1.234,50\r\n\
+                    R-1;2;02.11.2026;Müller GmbH;NW-1;1;9,99\r\n\
+                    R-1;1;02.11.2026;Northwind Traders;NW-1;3;1.234,50\r\n\
+                    R-2;1;31.11.2026;Northwind Traders;NW-1;1;1\r\n";
+        let text = text
+            .replace("Rechnung", "Invoice")
+            .replace("Position", "Line")
+            .replace("Datum", "Date")
+            .replace("Händler", "Reseller")
+            .replace("Menge", "Qty")
+            .replace("Preis", "Price");
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
+        let catalog = HashSet::from(["NW-1".to_string()]);
+        let check = run(bytes.into_owned(), FileKind::Pos, &profile, &catalog);
+        assert_eq!(check.refused, None);
+        assert_eq!(
+            check.detected.as_ref().unwrap().encoding,
+            Some("windows-1252")
+        );
+        assert_eq!(check.detected.as_ref().unwrap().delimiter, Some(';'));
+        let c = check.counts;
+        assert_eq!(
+            (c.lines, c.accepted, c.rejected, c.duplicates, c.held),
+            (4, 2, 1, 1, 1)
+        );
+        assert!(
+            check
+                .report
+                .starts_with("row,field,value,reason\n5,invoice_date,31.11.2026,\"not a date"),
+            "{}",
+            check.report
+        );
+    }
+
+    #[test]
+    fn a_line_not_valid_in_the_declared_encoding_is_rejected_with_its_row() {
+        let profile = MappingProfile {
+            encoding: Some(crate::domain::pos::TextEncoding::Utf8),
+            ..Default::default()
+        }
+        .compile()
+        .unwrap();
+        let mut bytes = b"Warehouse,SKU,On Hand,As Of\nDAL,NW-1,4,2026-11-20\n".to_vec();
+        bytes.extend_from_slice(b"M\xfcnchen,NW-1,4,2026-11-20\n");
+        let check = run(
+            bytes,
+            FileKind::Inventory,
+            &profile,
+            &HashSet::from(["NW-1".to_string()]),
+        );
+        assert_eq!((check.counts.accepted, check.counts.rejected), (1, 1));
+        assert!(check.report.contains("\n3,record,"), "{}", check.report);
+    }
+
+    #[test]
+    fn keys_in_notifications_are_form_decoded() {
+        assert_eq!(
+            decode_key("ptn_1/pos/Week+47%2B48%2Fb.csv"),
+            "ptn_1/pos/Week 47+48/b.csv"
+        );
+        assert_eq!(
+            parse_drop_key("ptn_1/pos/a/b.csv"),
+            Some(("ptn_1", FileKind::Pos, "a/b.csv"))
+        );
+        assert_eq!(parse_drop_key("ptn_1/rejects/a.csv"), None);
+        assert_eq!(parse_drop_key("ptn_1/pos/"), None);
+    }
+
+    #[test]
+    fn a_continuation_and_a_test_event_are_recognised() {
+        let id = FileId::of_object("b", "k", "v");
+        let body = Envelope::new(
+            "x",
+            PosFileContinue {
+                file_id: id.clone(),
+            },
+            Utc::now(),
+        )
+        .to_json();
+        assert_eq!(
+            IngestRequest::parse(&body).unwrap(),
+            IngestRequest::Continue(id)
+        );
+        let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#;
+        assert_eq!(IngestRequest::parse(test).unwrap(), IngestRequest::Nothing);
+        assert!(IngestRequest::parse(r#"{"Records": "nope"}"#).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any text, read as a POS file without a profile, ends in verdicts or a refusal.
+        #[test]
+        fn arbitrary_text_never_panics(lines in proptest::collection::vec("[ -~äé,;\"]{0,60}", 0..20)) {
+            let mut text = String::from("Invoice,Line,Date,Reseller,SKU,Qty,Price,Currency,Type,Country\n");
+            text.push_str(&lines.join("\n"));
+            let check = run(text.into_bytes(), FileKind::Pos, &Profile::default(), &HashSet::new());
+            proptest::prop_assert_eq!(check.counts.lines, check.counts.accepted + check.counts.rejected + check.counts.duplicates);
+        }
     }
 }

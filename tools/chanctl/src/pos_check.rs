@@ -9,7 +9,7 @@ use chrono::Utc;
 use clap::Args;
 use tributary::domain::PartnerId;
 use tributary::domain::pos::{DateWindow, FileKind, MappingProfile, Profile, ResellerDirectory};
-use tributary::workflow::pos::check_local;
+use tributary::workflow::pos::{LocalCheck, check_local};
 
 use crate::{Failure, Output};
 
@@ -49,7 +49,8 @@ fn read_lines(path: &PathBuf) -> Result<Vec<String>, Failure> {
         .collect())
 }
 
-pub fn check(args: CheckArgs, out: &Output) -> Result<(), Failure> {
+/// Runs the check; `catalog` says whether SKUs were checked.
+fn run(args: &CheckArgs) -> Result<(LocalCheck, bool), Failure> {
     let profile = match &args.profile {
         None => Profile::default(),
         Some(path) => {
@@ -79,16 +80,23 @@ pub fn check(args: CheckArgs, out: &Output) -> Result<(), Failure> {
     let file = std::fs::File::open(&args.file)
         .map_err(|e| Failure(format!("opening {}: {e}", args.file.display())))?;
     let window = DateWindow::new(Utc::now().date_naive(), args.max_age_days);
-    let result = check_local(
-        std::io::BufReader::new(file),
-        args.kind,
-        &profile,
-        PartnerId::generate(),
-        catalog.as_ref(),
-        &resellers,
-        window,
-        true,
-    );
+    Ok((
+        check_local(
+            std::io::BufReader::new(file),
+            args.kind,
+            &profile,
+            PartnerId::generate(),
+            catalog.as_ref(),
+            &resellers,
+            window,
+            true,
+        ),
+        catalog.is_some(),
+    ))
+}
+
+pub fn check(args: CheckArgs, out: &Output) -> Result<(), Failure> {
+    let (result, sku_checked) = run(&args)?;
     if let Some(path) = &args.rejects {
         std::fs::write(path, &result.report)
             .map_err(|e| Failure(format!("writing {}: {e}", path.display())))?;
@@ -120,10 +128,10 @@ pub fn check(args: CheckArgs, out: &Output) -> Result<(), Failure> {
             c.rejected,
             c.duplicates,
             c.held,
-            if catalog.is_none() {
-                " (SKUs not checked: no --catalog)"
-            } else {
+            if sku_checked {
                 ""
+            } else {
+                " (SKUs not checked: no --catalog)"
             }
         ));
         if let Some(reason) = &result.refused {
@@ -139,4 +147,76 @@ pub fn check(args: CheckArgs, out: &Output) -> Result<(), Failure> {
         return Err(Failure("the file would be refused".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("chanctl-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn checks_a_file_with_a_profile_a_catalog_and_resellers() {
+        let today = Utc::now().format("%d/%m/%Y");
+        let file = write(
+            "week.csv",
+            &format!(
+                "Inv|Ln|Date|Dealer|Item|Units|Price\nA|1|{today}|Northwind|NW-1|2|10,5\nA|2|{today}|Other|NW-9|1|1\n"
+            ),
+        );
+        let profile = write(
+            "profile.json",
+            r#"{"columns": {"invoice_number": "Inv", "line_number": "Ln", "invoice_date": "Date", "reseller_name": "Dealer", "sku": "Item", "quantity": "Units", "unit_price": "Price"},
+                "date_formats": ["%d/%m/%Y"], "decimal_separator": ",", "default_currency": "EUR"}"#,
+        );
+        let catalog = write("skus.txt", "NW-1\nNW-2\n");
+        let resellers = write("resellers.txt", "Northwind\n");
+        let args = CheckArgs {
+            file,
+            kind: FileKind::Pos,
+            profile: Some(profile),
+            catalog: Some(catalog),
+            resellers: Some(resellers),
+            max_age_days: 400,
+            rejects: None,
+        };
+        let (result, sku_checked) = run(&args).unwrap();
+        assert!(sku_checked);
+        assert_eq!(result.detected.as_ref().unwrap().delimiter, Some('|'));
+        assert_eq!(
+            (
+                result.counts.accepted,
+                result.counts.rejected,
+                result.counts.held
+            ),
+            (1, 1, 0)
+        );
+        assert_eq!(
+            result.report,
+            "row,field,value,reason\n3,sku,NW-9,not in the vendor's catalog\n"
+        );
+    }
+
+    #[test]
+    fn a_bad_profile_is_named() {
+        let file = write("x.csv", "a\n");
+        let profile = write("bad.json", r#"{"date_formats": ["%Q"]}"#);
+        let args = CheckArgs {
+            file,
+            kind: FileKind::Pos,
+            profile: Some(profile),
+            catalog: None,
+            resellers: None,
+            max_age_days: 400,
+            rejects: None,
+        };
+        let Err(Failure(message)) = run(&args) else {
+            panic!("expected a failure")
+        };
+        assert!(message.contains("date_formats[0]"), "{message}");
+    }
 }

@@ -437,3 +437,21 @@ async fn a_handler_batch_reports_only_the_failed_record() {
         .collect();
     assert_eq!(failed, ["bad"]);
 }
+
+#[test]
+fn a_stale_runtime_deadline_is_replaced_by_a_fixed_budget() {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let ahead = deadline(now_ms + 120_000).saturating_duration_since(Instant::now());
+    assert!(
+        ahead > Duration::from_secs(110) && ahead <= Duration::from_secs(120),
+        "{ahead:?}"
+    );
+    let stale = deadline(now_ms - 5_000).saturating_duration_since(Instant::now());
+    assert!(
+        stale > Duration::from_secs(50) && stale <= Duration::from_secs(60),
+        "{stale:?}"
+    );
+}
