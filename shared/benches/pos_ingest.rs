@@ -7,6 +7,9 @@
 //!   on one thread;
 //! - the peak resident memory (VmHWM) after each size: flat when memory does not grow with the
 //!   file. DynamoDB and SQS are not involved (see the README for the end-to-end figures).
+//!
+//! Each rate is the best of three runs: the machine is shared, and the fastest run is the one
+//! least disturbed by other work.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -131,9 +134,19 @@ fn main() {
         let path = dir.join(format!("pos-{lines}.csv"));
         generate(&path, lines);
         let size_mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
-        let (n, raw_secs) = raw_parse(&path);
-        let (read, read_secs) = records_only(&path);
-        let (checked, accepted, core_secs) = core(&path, &catalog, &resellers);
+        // Best of three runs: the machine is shared, and the fastest run is the least disturbed.
+        let best = |a: f64, b: f64| a.min(b);
+        let (mut n, mut raw_secs) = (0, f64::MAX);
+        let (mut read, mut read_secs) = (0, f64::MAX);
+        let (mut checked, mut accepted, mut core_secs) = (0, 0, f64::MAX);
+        for _ in 0..3 {
+            let (count, secs) = raw_parse(&path);
+            (n, raw_secs) = (count, best(raw_secs, secs));
+            let (count, secs) = records_only(&path);
+            (read, read_secs) = (count, best(read_secs, secs));
+            let (count, ok, secs) = core(&path, &catalog, &resellers);
+            (checked, accepted, core_secs) = (count, ok, best(core_secs, secs));
+        }
         assert_eq!((n, n), (checked, read));
         println!(
             "{lines:>9} lines ({size_mb:.0} MB): csv raw parse {:>10.0} lines/s | formats::Records {:>10.0} lines/s | ingestion core {:>10.0} lines/s ({accepted} accepted) | peak RSS {:.1} MiB",

@@ -15,13 +15,17 @@ pub const MAX_UNITS: i64 = 1_000_000;
 /// Longest accepted text value (SKU, invoice number, names).
 const MAX_TEXT: usize = 200;
 
+/// Days after today a line may be dated: time zones put a distributor's today ahead of ours.
+const MAX_AHEAD_DAYS: i64 = 1;
+
 /// The plausible dates of a line: not older than `max_age_days` before today, nor more than
-/// `max_ahead_days` after it (time zones put a distributor's today ahead of ours).
+/// [`MAX_AHEAD_DAYS`] after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateWindow {
-    pub today: NaiveDate,
-    pub max_age_days: i64,
-    pub max_ahead_days: i64,
+    today: NaiveDate,
+    max_age_days: i64,
+    earliest: NaiveDate,
+    latest: NaiveDate,
 }
 
 impl DateWindow {
@@ -29,14 +33,15 @@ impl DateWindow {
         Self {
             today,
             max_age_days,
-            max_ahead_days: 1,
+            earliest: today - Duration::days(max_age_days),
+            latest: today + Duration::days(MAX_AHEAD_DAYS),
         }
     }
 
     fn check(&self, date: NaiveDate) -> Result<(), String> {
-        if date > self.today + Duration::days(self.max_ahead_days) {
+        if date > self.latest {
             Err(format!("is in the future (today is {})", self.today))
-        } else if date < self.today - Duration::days(self.max_age_days) {
+        } else if date < self.earliest {
             Err(format!(
                 "is more than {} days old: outside the reporting window",
                 self.max_age_days
@@ -218,6 +223,13 @@ impl<'a> Validator<'a> {
     }
 
     fn units(&self, value: &str, field: Field, faults: &mut Faults) -> Option<i64> {
+        // Whole numbers without separators are the common case; a plain integer parse is far
+        // cheaper than a decimal one.
+        if let Ok(units) = value.parse::<i64>()
+            && units.abs() <= MAX_UNITS
+        {
+            return Some(units);
+        }
         let Some(number) = self.profile.numbers.parse(value) else {
             faults.add(field, value, "not a number");
             return None;
@@ -464,6 +476,9 @@ impl<'a> Validator<'a> {
 
 /// `0010` and `10` are one invoice line; other line labels (`10a`) are kept as written.
 fn canonical_line_number(value: &str) -> String {
+    if !value.starts_with('0') {
+        return value.to_string();
+    }
     match value.parse::<u64>() {
         Ok(n) => n.to_string(),
         Err(_) => value.to_string(),
