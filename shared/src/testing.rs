@@ -407,3 +407,8 @@ pub fn api_request(
     }
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
 }
+
+/// A handler's JSON response body.
+pub fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).expect("a JSON body")
+}

@@ -220,7 +220,7 @@ mod tests {
     }
 
     fn body(response: &Response<Body>) -> serde_json::Value {
-        serde_json::from_slice(response.body().as_ref()).unwrap()
+        testing::response_json(response)
     }
 
     async fn setup() -> (DynamoStore, Partner) {

@@ -114,6 +114,12 @@ impl DynamoStore {
         }
     }
 
+    /// The store over the table named by `TABLE_NAME`, with a client from `sdk`.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, crate::config::ConfigError> {
+        let table = crate::config::CommonConfig::from_env()?.table_name;
+        Ok(Self::new(crate::aws::dynamodb(sdk), table))
+    }
+
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }

@@ -156,11 +156,10 @@ pub struct DealService {
 impl DealService {
     /// From the environment (`TABLE_NAME`, the queues and the `DEAL_*` settings).
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let table = config::CommonConfig::from_env()?.table_name;
         let settings = DealSettings::from_env()?;
         let sdk = crate::aws::load_config().await;
         Ok(Self {
-            store: DynamoStore::new(crate::aws::dynamodb(&sdk), table),
+            store: DynamoStore::from_env(&sdk)?,
             publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
             settings,
         })

@@ -245,11 +245,10 @@ const REPORT_HEADER: &str = "row,field,value,reason\n";
 
 impl PosIngest {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let table = config::CommonConfig::from_env()?.table_name;
         let settings = PosSettings::from_env()?;
         let sdk = crate::aws::load_config().await;
         Ok(Self {
-            store: DynamoStore::new(crate::aws::dynamodb(&sdk), table),
+            store: DynamoStore::from_env(&sdk)?,
             s3: crate::aws::s3(&sdk),
             publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
             settings,
