@@ -691,7 +691,8 @@ impl PosIngest {
         next.write_units += cost.write_units;
         next.updated_at = now;
         next.revision += 1;
-        let rejects = (!rejects.text.is_empty()).then_some((first_row, rejects.text));
+        let rejects = rejects.finish();
+        let rejects = (!rejects.is_empty()).then_some((first_row, rejects));
         self.store.save_file(&next, expected, rejects, now).await?;
         run.file = next;
         Ok(())
@@ -766,7 +767,8 @@ impl PosIngest {
     }
 }
 
-/// A chunk's reject-report rows, CSV, bounded to fit one DynamoDB item.
+/// A chunk's reject-report rows, CSV, bounded to fit one DynamoDB item: faults beyond the bound
+/// are counted in a closing row instead of listed.
 #[derive(Default)]
 struct RejectRows {
     text: String,
@@ -778,12 +780,28 @@ impl RejectRows {
         for fault in faults {
             let value: String = fault.value.chars().take(120).collect();
             let row = csv_row(&[&fault.row.to_string(), &fault.field, &value, &fault.reason]);
-            if self.text.len() + row.len() > MAX_CHUNK_REJECTS_BYTES {
+            if self.omitted > 0 || self.text.len() + row.len() > MAX_CHUNK_REJECTS_BYTES {
                 self.omitted += 1;
                 continue;
             }
             self.text.push_str(&row);
         }
+    }
+
+    /// The rows, with the count of those left out.
+    fn finish(mut self) -> String {
+        if self.omitted > 0 {
+            self.text.push_str(&csv_row(&[
+                "",
+                "report",
+                "",
+                &format!(
+                    "{} further faults in these rows are not listed",
+                    self.omitted
+                ),
+            ]));
+        }
+        self.text
     }
 }
 
@@ -1027,7 +1045,7 @@ pub fn check_local(
                         }
                     }
                 }
-                check.report.push_str(&rejects.text);
+                check.report.push_str(&rejects.finish());
             }
         }
         true
@@ -1142,6 +1160,29 @@ mod tests {
         );
         assert_eq!((check.counts.accepted, check.counts.rejected), (1, 1));
         assert!(check.report.contains("\n3,record,"), "{}", check.report);
+    }
+
+    #[test]
+    fn a_chunk_with_more_faults_than_an_item_holds_says_how_many_are_left_out() {
+        let mut rows = RejectRows::default();
+        let fault = Rejection {
+            row: 2,
+            field: "sku".into(),
+            value: "X".repeat(200),
+            reason: "not in the vendor's catalog".into(),
+        };
+        rows.add(&vec![fault; 5000]);
+        let text = rows.finish();
+        assert!(text.len() <= MAX_CHUNK_REJECTS_BYTES + 100);
+        let listed = text.lines().filter(|l| l.starts_with("2,sku,")).count();
+        let last = text.lines().last().unwrap();
+        assert_eq!(
+            last,
+            format!(
+                ",report,,{} further faults in these rows are not listed",
+                5000 - listed
+            )
+        );
     }
 
     #[test]
