@@ -332,21 +332,6 @@ impl DynamoStore {
     }
 
     /// Every item under one partition key (strongly consistent).
-    async fn partition(&self, pk: &str, doing: &str) -> Result<Vec<Item>, StoreError> {
-        self.client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", attr::s(pk))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| sdk_error(doing, e))
-    }
-
     async fn transact(
         &self,
         doing: &str,
@@ -396,7 +381,7 @@ impl Deals for DynamoStore {
     }
 
     async fn get_deal(&self, id: &DealId) -> Result<Option<(Deal, Vec<HistoryEntry>)>, StoreError> {
-        let items = self.partition(&deal_pk(id), "reading a deal").await?;
+        let items = self.partition(&deal_pk(id), None, "reading a deal").await?;
         let mut deal = None;
         let mut history = Vec::new();
         for item in &items {
@@ -526,7 +511,7 @@ impl Deals for DynamoStore {
         let mut found: HashMap<String, (DealId, DealFacts)> = HashMap::new();
         for key in keys.index_keys() {
             let items = self
-                .partition(&index_pk(&key), "looking up claims on a customer")
+                .partition(&index_pk(&key), None, "looking up claims on a customer")
                 .await?;
             for item in &items {
                 let r = Reader::new(item);

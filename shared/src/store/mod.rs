@@ -120,6 +120,35 @@ impl DynamoStore {
         Ok(Self::new(crate::aws::dynamodb(sdk), table))
     }
 
+    /// Every item of a partition (strongly consistent, all pages), optionally only those whose
+    /// sort key starts with `sk_prefix`.
+    pub(crate) async fn partition(
+        &self,
+        pk: &str,
+        sk_prefix: Option<&str>,
+        doing: &str,
+    ) -> Result<Vec<attr::Item>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", attr::s(pk))
+            .consistent_read(true);
+        if let Some(prefix) = sk_prefix {
+            query = query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", attr::s(prefix));
+        }
+        query
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error(doing, e))
+    }
+
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }

@@ -326,19 +326,8 @@ impl PosStore for DynamoStore {
 
     async fn rejects(&self, id: &FileId) -> Result<Vec<String>, StoreError> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :rejects)")
-            .expression_attribute_values(":pk", attr::s(file_pk(id)))
-            .expression_attribute_values(":rejects", attr::s("REJECTS#"))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| sdk_error("reading a file's rejects", e))?;
+            .partition(&file_pk(id), Some("REJECTS#"), "reading a file's rejects")
+            .await?;
         items
             .iter()
             .map(|item| Ok(Reader::new(item).str("csv")?.to_string()))

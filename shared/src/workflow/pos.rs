@@ -871,7 +871,7 @@ fn parse(
     let mut records = match Records::open(reader, profile.encoding, profile.delimiter) {
         Ok(records) => records,
         Err(e) => {
-            send(Parsed::Refused(refusal(&e)));
+            send(Parsed::Refused(e.to_string()));
             return;
         }
     };
@@ -881,7 +881,7 @@ fn parse(
             return;
         }
         Some(Err(e)) => {
-            send(Parsed::Refused(refusal(&e)));
+            send(Parsed::Refused(e.to_string()));
             return;
         }
         Some(Ok(header)) => header,
@@ -925,10 +925,6 @@ fn parse(
     if !chunk.is_empty() {
         send(Parsed::Chunk(chunk));
     }
-}
-
-fn refusal(error: &FormatError) -> String {
-    error.to_string()
 }
 
 /// A blocking reader over byte chunks sent by the async side.
