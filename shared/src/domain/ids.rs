@@ -86,6 +86,13 @@ typed_id!(
     "deal"
 );
 
+typed_id!(
+    /// An incentive program (rebate, spiff, co-op); all its versions share the id.
+    ProgramId,
+    "program",
+    "prg"
+);
+
 /// The public half of an API key: names the key in listings and revocations, grants nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

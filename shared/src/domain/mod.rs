@@ -6,10 +6,11 @@ pub mod ids;
 pub mod money;
 pub mod partner;
 pub mod pos;
+pub mod rebate;
 pub mod validation;
 
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
-pub use ids::{DealId, KeyId, PartnerId};
+pub use ids::{DealId, KeyId, PartnerId, ProgramId};
 pub use money::{Currency, Money};
 pub use partner::{Partner, PartnerKind, PartnerStatus};
 pub use validation::{FieldError, ValidationErrors};
