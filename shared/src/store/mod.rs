@@ -51,6 +51,7 @@ mod catalog;
 mod deals;
 mod partners;
 mod pos;
+mod rebates;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -62,6 +63,10 @@ pub use catalog::Catalog;
 pub use deals::{DealPage, DealQuery, Deals};
 pub use partners::Partners;
 pub use pos::{FilePage, FirstReport, PosStore, StoredLine};
+pub use rebates::{
+    GroupKey, GroupView, GroupWrite, LedgerEntry, PeriodLedger, ProgramTotal, Rebates, StoredGroup,
+    WriteOutcome,
+};
 
 /// The names of the table's key attributes and index, in one place.
 pub mod keys {

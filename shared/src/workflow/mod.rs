@@ -3,3 +3,4 @@
 
 pub mod deals;
 pub mod pos;
+pub mod rebates;

@@ -1,0 +1,326 @@
+//! Rebate accrual: sales events in, ledger entries out, exactly once per message and group.
+//!
+//! A sales message's eligible lines are grouped by partner, program version and period. Each
+//! group is then written in one transaction: an idempotency marker for (message, group), the
+//! group's new figures conditional on the revision they were computed from, the entries and
+//! the booked period's total. A redelivered message finds its markers and writes nothing; two
+//! consumers on the same group cannot both win its revision, and the loser recomputes from the
+//! winner's figures. Requests per message: one program query, one partner read per distinct
+//! partner when a program is tier-gated, one BatchGetItem per 50 groups, one transaction per
+//! group; none of them grows with lines.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::domain::PartnerId;
+use crate::domain::rebate::{Period, Program, Rule, accrue, booking_period};
+use crate::messaging::Envelope;
+use crate::messaging::messages::SalesReported;
+use crate::store::{
+    GroupKey, GroupView, GroupWrite, LedgerEntry, Partners, PeriodLedger, ProgramTotal, Rebates,
+    StoreError, StoredGroup, WriteOutcome,
+};
+
+/// Groups written at once by one message.
+const GROUP_CONCURRENCY: usize = 8;
+/// Recomputations of one group after losing its revision to another consumer.
+const STALE_RETRIES: u32 = 20;
+
+/// What one sales message did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccrualSummary {
+    pub lines: usize,
+    /// Lines no program applies to (held, out of every window, ineligible).
+    pub lines_without_program: usize,
+    pub groups_written: usize,
+    /// Groups this message had been applied to already (a redelivery).
+    pub groups_already_applied: usize,
+    pub entries: usize,
+}
+
+/// Applies sales messages to the ledger.
+pub struct RebateAccrual<S> {
+    store: S,
+}
+
+struct Group<'a> {
+    program: &'a Program,
+    volume: Decimal,
+    lines: u64,
+}
+
+impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    pub async fn handle(
+        &self,
+        message: &Envelope<SalesReported>,
+        now: DateTime<Utc>,
+    ) -> Result<AccrualSummary, StoreError> {
+        let mut summary = AccrualSummary::default();
+        // A line is unique by its key; a message never counts one twice.
+        let mut seen = HashSet::new();
+        let lines: Vec<_> = message
+            .payload
+            .lines
+            .iter()
+            .filter(|l| seen.insert(l.key()))
+            .collect();
+        summary.lines = lines.len();
+        let programs = self.store.programs().await?;
+        let tiers = self.partner_tiers(&programs, &lines).await?;
+
+        let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
+        for line in &lines {
+            let Some(partner) = line.reseller_id.as_ref() else {
+                summary.lines_without_program += 1;
+                continue;
+            };
+            let tier = tiers.get(partner).and_then(|t| t.as_deref());
+            let mut counted = false;
+            for program in programs.iter().filter(|p| p.applies_to(line, tier)) {
+                let Some(volume) = program.contribution(line) else {
+                    continue;
+                };
+                counted = true;
+                let key = GroupKey {
+                    partner: partner.clone(),
+                    program: program.id.clone(),
+                    version: program.version,
+                    period: program.period_of(line.invoice_date),
+                };
+                let group = groups.entry(key).or_insert(Group {
+                    program,
+                    volume: Decimal::ZERO,
+                    lines: 0,
+                });
+                group.volume += volume;
+                group.lines += 1;
+            }
+            if !counted {
+                summary.lines_without_program += 1;
+            }
+        }
+        if groups.is_empty() {
+            return Ok(summary);
+        }
+
+        let keys: Vec<GroupKey> = groups.keys().cloned().collect();
+        let mut stored = HashMap::new();
+        let mut applied = HashSet::new();
+        // Two items (figures and marker) per group: 50 groups fill one BatchGetItem.
+        for chunk in keys.chunks(50) {
+            let (found, done) = self.store.read_groups(chunk, &message.id).await?;
+            stored.extend(found);
+            applied.extend(done);
+        }
+        let outcomes: Vec<(WriteOutcome, usize)> = stream::iter(groups.iter())
+            .map(|(key, group)| {
+                let start = if applied.contains(key) {
+                    None
+                } else {
+                    Some(stored.get(key).cloned().unwrap_or_default())
+                };
+                self.write(key, group, start, &message.id, now)
+            })
+            .buffer_unordered(GROUP_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (outcome, entries) in outcomes {
+            match outcome {
+                WriteOutcome::Written => summary.groups_written += 1,
+                WriteOutcome::AlreadyApplied => summary.groups_already_applied += 1,
+                WriteOutcome::Stale => unreachable!("stale writes are retried"),
+            }
+            summary.entries += entries;
+        }
+        Ok(summary)
+    }
+
+    /// The tier of every partner in `lines`, read only when some program is gated by tier.
+    async fn partner_tiers(
+        &self,
+        programs: &[Program],
+        lines: &[&crate::domain::pos::PosLine],
+    ) -> Result<HashMap<PartnerId, Option<String>>, StoreError> {
+        if programs
+            .iter()
+            .all(|p| p.terms.eligibility.tiers.is_empty())
+        {
+            return Ok(HashMap::new());
+        }
+        let partners: HashSet<&PartnerId> = lines
+            .iter()
+            .filter_map(|l| l.reseller_id.as_ref())
+            .collect();
+        stream::iter(partners)
+            .map(|id| async move {
+                let partner = self.store.get_partner(id).await?;
+                Ok::<_, StoreError>((id.clone(), partner.and_then(|p| p.tier)))
+            })
+            .buffer_unordered(GROUP_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Writes one group, recomputing from fresh figures as long as another consumer wins the
+    /// revision first. `start` is `None` when the message was applied to the group already.
+    async fn write(
+        &self,
+        key: &GroupKey,
+        group: &Group<'_>,
+        start: Option<StoredGroup>,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(WriteOutcome, usize), StoreError> {
+        let Some(mut current) = start else {
+            return Ok((WriteOutcome::AlreadyApplied, 0));
+        };
+        let program = group.program;
+        let (booked, late_note) = booking_period(program, key.period, now.date_naive());
+        for _ in 0..STALE_RETRIES {
+            let (figures, drafts) = accrue(
+                program,
+                &key.partner,
+                &current.figures,
+                group.volume,
+                group.lines,
+            );
+            let entries: Vec<LedgerEntry> = drafts
+                .into_iter()
+                .map(|mut draft| {
+                    if let Some(late) = &late_note {
+                        draft.note = Some(match draft.note.take() {
+                            Some(note) => format!("{late}; {note}"),
+                            None => late.clone(),
+                        });
+                    }
+                    LedgerEntry {
+                        program_id: program.id.clone(),
+                        version: program.version,
+                        program_name: program.terms.name.clone(),
+                        period: key.period,
+                        booked_period: booked,
+                        currency: program.terms.currency,
+                        draft,
+                        message_id: message_id.to_string(),
+                        recorded_at: now,
+                    }
+                })
+                .collect();
+            let outcome = self
+                .store
+                .write_group(GroupWrite {
+                    key,
+                    program,
+                    message_id,
+                    expected_revision: current.revision,
+                    figures: &figures,
+                    fund_expires_on: fund_expiry(program, key.period),
+                    entries: &entries,
+                })
+                .await?;
+            match outcome {
+                WriteOutcome::Written => return Ok((outcome, entries.len())),
+                WriteOutcome::AlreadyApplied => return Ok((outcome, 0)),
+                WriteOutcome::Stale => {
+                    let (mut found, done) = self
+                        .store
+                        .read_groups(std::slice::from_ref(key), message_id)
+                        .await?;
+                    if !done.is_empty() {
+                        return Ok((WriteOutcome::AlreadyApplied, 0));
+                    }
+                    current = found.remove(key).unwrap_or_default();
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "accrual group {}/{}/{} kept changing under {STALE_RETRIES} attempts",
+            key.partner, key.program, key.period
+        )))
+    }
+}
+
+/// When a co-op program's fund for `period` expires.
+pub fn fund_expiry(program: &Program, period: Period) -> Option<NaiveDate> {
+    match program.terms.rule {
+        Rule::CoOp {
+            fund_expiry_days, ..
+        } => period
+            .last_day()
+            .checked_add_days(Days::new(u64::from(fund_expiry_days))),
+        _ => None,
+    }
+}
+
+/// A partner's accrual statement for one period.
+#[derive(Debug, Clone, Serialize)]
+pub struct Statement {
+    pub partner_id: PartnerId,
+    pub period: Period,
+    /// Per program version: the entries booked in the period and their sum.
+    pub programs: Vec<ProgramTotal>,
+    /// Per program version: the period's volume, tier, earned, accrued and capped figures.
+    pub figures: Vec<GroupView>,
+    pub entries: Vec<LedgerEntry>,
+}
+
+impl Statement {
+    pub fn new(partner_id: PartnerId, period: Period, ledger: PeriodLedger) -> Self {
+        Self {
+            partner_id,
+            period,
+            programs: ledger.totals,
+            figures: ledger.groups,
+            entries: ledger.entries,
+        }
+    }
+
+    /// The entries as CSV, one row each, for a partner's or finance's spreadsheet.
+    pub fn to_csv(&self) -> Result<String, csv::Error> {
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record([
+            "recorded_at",
+            "program_id",
+            "version",
+            "program_name",
+            "period",
+            "booked_period",
+            "kind",
+            "amount",
+            "currency",
+            "volume",
+            "lines",
+            "rate",
+            "note",
+            "message_id",
+        ])?;
+        for e in &self.entries {
+            out.write_record([
+                crate::store::attr::time_text(e.recorded_at),
+                e.program_id.to_string(),
+                e.version.to_string(),
+                e.program_name.clone(),
+                e.period.to_string(),
+                e.booked_period.to_string(),
+                e.draft.kind.as_str().to_string(),
+                e.draft.amount.to_string(),
+                e.currency.to_string(),
+                e.draft.volume.to_string(),
+                e.draft.lines.to_string(),
+                e.draft.rate.map(|r| r.to_string()).unwrap_or_default(),
+                e.draft.note.clone().unwrap_or_default(),
+                e.message_id.clone(),
+            ])?;
+        }
+        let bytes = out.into_inner().map_err(|e| e.into_error())?;
+        Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8"))
+    }
+}
