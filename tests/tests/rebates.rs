@@ -1,5 +1,6 @@
-//! Rebate accrual through the local stack: a program defined by the vendor admin, a POS file
-//! dropped by a distributor, and the accruals on the reseller's own statement (JSON and CSV).
+//! Rebate accrual through the local stack: a program defined by the vendor admin, POS files
+//! dropped by a distributor, the accruals on the reseller's own statement (JSON and CSV), and a
+//! held line (unknown reseller name) that accrues only once staff release it to the partner.
 
 use chrono::Datelike;
 use e2e::Stack;
@@ -43,20 +44,21 @@ async fn a_dropped_pos_file_ends_as_accruals_on_the_partners_statement() {
     let program = reply.body["id"].as_str().unwrap().to_string();
 
     // 2 x 300 + 3 x 200 = 1,200 of revenue: the second tier, 2 % back to dollar one = 24.00.
+    // The third line's reseller is a name no partner has: held, it does not accrue.
+    let variant = format!("NWR Group {stamp}");
+    let header = "Invoice No,Line,Invoice Date,Sold To,Part Number,Qty,Unit Price,Currency\n";
     let csv = format!(
-        "Invoice No,Line,Invoice Date,Sold To,Part Number,Qty,Unit Price,Currency\n\
+        "{header}\
          R-{stamp},1,{today},Northwind Resellers,{sku},2,300.00,USD\n\
-         R-{stamp},2,{today},Northwind Resellers,{sku},3,200.00,USD\n"
+         R-{stamp},2,{today},Northwind Resellers,{sku},3,200.00,USD\n\
+         R-{stamp},3,{today},{variant},{sku},1,500.00,USD\n"
     );
-    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
-    tributary::aws::s3(&config)
-        .put_object()
-        .bucket(stack.resource("DropBucket"))
-        .key(format!("{distributor}/pos/rebates {stamp}.csv"))
-        .body(csv.into_bytes().into())
-        .send()
-        .await
-        .expect("put into the drop bucket");
+    drop_file(
+        &stack,
+        &format!("{distributor}/pos/rebates {stamp}.csv"),
+        csv,
+    )
+    .await;
 
     let quarter = format!("{}-Q{}", today.year(), (today.month() - 1) / 3 + 1);
     let path = format!("/partners/{reseller}/accruals?period={quarter}");
@@ -107,4 +109,66 @@ async fn a_dropped_pos_file_ends_as_accruals_on_the_partners_statement() {
     // Another reseller cannot read this statement.
     let (_, other_key) = stack.partner_key(1);
     assert_eq!(stack.request("GET", &path, Some(&other_key)).status, 404);
+
+    // Staff match the held name to the partner: the line accrues (1,700 x 2 % = 34.00).
+    let manager = stack.demo_key("channel_manager");
+    let held = stack.request(
+        "GET",
+        &format!("/pos/held-lines?distributor={distributor}"),
+        Some(&manager),
+    );
+    assert_eq!(held.status, 200, "{:?}", held.body);
+    assert!(
+        held.body["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["reseller_name"] == variant.as_str()),
+        "{:?}",
+        held.body
+    );
+    let released = stack.send(
+        "POST",
+        "/pos/held-lines/release",
+        Some(&manager),
+        Some(
+            &json!({"distributor": distributor, "reseller_name": variant, "partner_id": reseller}),
+        ),
+    );
+    assert_eq!(released.status, 200, "{:?}", released.body);
+    assert_eq!(released.body["released"], 1);
+    let accrued = |amount: &'static str| {
+        let program = program.clone();
+        move |reply: &e2e::Reply| {
+            reply.status == 200
+                && reply.body["programs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["program_id"] == program.as_str() && t["accrued"] == amount)
+        }
+    };
+    stack.wait_for(&path, &reseller_key, 60, accrued("34.00"));
+
+    // The distributor's next file uses the same name: it now matches, nothing is held.
+    let csv = format!("{header}R2-{stamp},1,{today},{variant},{sku},1,100.00,USD\n");
+    drop_file(
+        &stack,
+        &format!("{distributor}/pos/rebates {stamp} b.csv"),
+        csv,
+    )
+    .await;
+    stack.wait_for(&path, &reseller_key, 90, accrued("36.00"));
+}
+
+async fn drop_file(stack: &Stack, key: &str, csv: String) {
+    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
+    tributary::aws::s3(&config)
+        .put_object()
+        .bucket(stack.resource("DropBucket"))
+        .key(key)
+        .body(csv.into_bytes().into())
+        .send()
+        .await
+        .expect("put into the drop bucket");
 }

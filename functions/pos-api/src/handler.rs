@@ -5,6 +5,12 @@
 //! - `GET /pos/files` (a distributor: its own; vendor staff: all, or `?distributor=`), newest
 //!   first, `limit`, `cursor`; `GET /pos/files/{id}`: one file record with its counts.
 //!
+//! - `GET /pos/held-lines` (a distributor: its own; vendor staff: `?distributor=`): lines held
+//!   out of incentives because no partner matched their reseller, per reported name;
+//! - `POST /pos/held-lines/release` (vendor staff): `{"distributor", "reseller_name",
+//!   "partner_id"}` credits those lines to the partner, sends them to rebate accrual and
+//!   matches the name in the distributor's later files.
+//!
 //! Another organisation's profile or file answers 404, as if it did not exist.
 
 use chrono::Utc;
@@ -15,15 +21,17 @@ use tributary::domain::pos::{FileId, MappingProfile};
 use tributary::domain::{PartnerId, PartnerKind, Principal, Role, ValidationErrors};
 use tributary::http::{ApiError, caller, json, json_body, respond};
 use tributary::store::{Catalog, Partners, PosStore};
+use tributary::workflow::held_lines::{HeldLines, ReleaseRequest};
 
 /// SKUs per catalog request.
 const MAX_SKUS: usize = 1000;
 
 pub async fn route<S: Catalog + Partners + PosStore + Sync>(
     store: &S,
+    held: &HeldLines<S>,
     request: Request,
 ) -> Response<Body> {
-    respond(dispatch(store, &request).await)
+    respond(dispatch(store, held, &request).await)
 }
 
 #[derive(Deserialize)]
@@ -41,6 +49,7 @@ struct SkuEntry {
 
 async fn dispatch<S: Catalog + Partners + PosStore + Sync>(
     store: &S,
+    held: &HeldLines<S>,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let principal = caller(request)?;
@@ -127,6 +136,38 @@ async fn dispatch<S: Catalog + Partners + PosStore + Sync>(
             }
             Ok(json(StatusCode::OK, &file))
         }
+        (Method::GET, ["pos", "held-lines"]) => {
+            let params = request.query_string_parameters();
+            let distributor = match principal.role {
+                Role::Distributor => own_id(&principal)?,
+                role if role.is_vendor_staff() => {
+                    let id = params.first("distributor").ok_or_else(|| {
+                        ValidationErrors::single("distributor", "required for vendor staff")
+                    })?;
+                    self::distributor(store, &principal, id).await?
+                }
+                _ => {
+                    return Err(ApiError::Forbidden(
+                        "held lines are for distributors and vendor staff".into(),
+                    ));
+                }
+            };
+            let names = held.by_name(&distributor).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"distributor": distributor, "names": names}),
+            ))
+        }
+        (Method::POST, ["pos", "held-lines", "release"]) => {
+            if !principal.role.is_vendor_staff() {
+                return Err(ApiError::Forbidden(
+                    "only vendor staff match resellers to partners".into(),
+                ));
+            }
+            let release: ReleaseRequest = json_body(request)?;
+            let released = held.release(&release, &principal.id, Utc::now()).await?;
+            Ok(json(StatusCode::OK, &released))
+        }
         _ => Err(ApiError::NotFound(format!(
             "no route for {} {}",
             request.method(),
@@ -197,9 +238,14 @@ fn validate_skus(list: SkuList) -> Result<Vec<(String, String)>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tributary::domain::pos::{FileCounts, FileKind, FileStatus, PosFile};
+    use tributary::domain::pos::{
+        FileCounts, FileId, FileKind, FileStatus, PosFile, PosLine, TransactionType,
+    };
     use tributary::domain::{Partner, PartnerStatus};
+    use tributary::messaging::Envelope;
+    use tributary::messaging::messages::SalesReported;
     use tributary::store::DynamoStore;
+    use tributary::store::StoredLine;
     use tributary::testing;
 
     fn request(
@@ -223,6 +269,16 @@ mod tests {
         testing::response_json(response)
     }
 
+    /// The held-line service over `store`, sending to a fresh sales queue.
+    async fn held(store: &DynamoStore) -> HeldLines<DynamoStore> {
+        let sqs = testing::sqs_client().await;
+        HeldLines {
+            store: store.clone(),
+            publisher: tributary::messaging::SqsPublisher::new(sqs.clone()),
+            sales_queue_url: testing::queue(&sqs, false).await,
+        }
+    }
+
     async fn setup() -> (DynamoStore, Partner) {
         let store = testing::table().await;
         let distributor = Partner::new(
@@ -243,6 +299,7 @@ mod tests {
         let ok = serde_json::json!({"skus": [{"sku": "NW-1", "name": "Switch"}, {"sku": "NW-2", "name": "Router"}]});
         let response = route(
             &store,
+            &held(&store).await,
             request(
                 "PUT",
                 "/catalog/skus",
@@ -260,6 +317,7 @@ mod tests {
         let bad = serde_json::json!({"skus": [{"sku": "has space", "name": ""}]});
         let response = route(
             &store,
+            &held(&store).await,
             request("PUT", "/catalog/skus", "vendor_admin", "ada", Some(bad)),
         )
         .await;
@@ -273,6 +331,7 @@ mod tests {
         assert_eq!(fields, ["skus[0].sku", "skus[0].name"]);
         let response = route(
             &store,
+            &held(&store).await,
             request("PUT", "/catalog/skus", "channel_manager", "cm", Some(ok)),
         )
         .await;
@@ -286,12 +345,14 @@ mod tests {
         let profile = serde_json::json!({"columns": {"sku": "Artikel"}, "date_formats": ["%d.%m.%Y"], "decimal_separator": ",", "default_currency": "EUR"});
         let response = route(
             &store,
+            &held(&store).await,
             request("PUT", &path, "vendor_admin", "ada", Some(profile)),
         )
         .await;
         assert_eq!(response.status(), 200);
         let response = route(
             &store,
+            &held(&store).await,
             request("GET", &path, "distributor", distributor.id.as_str(), None),
         )
         .await;
@@ -305,6 +366,7 @@ mod tests {
         let other = PartnerId::generate();
         let response = route(
             &store,
+            &held(&store).await,
             request("GET", &path, "distributor", other.as_str(), None),
         )
         .await;
@@ -312,6 +374,7 @@ mod tests {
         let bad = serde_json::json!({"columns": {"colour": "C"}, "default_currency": "EURO"});
         let response = route(
             &store,
+            &held(&store).await,
             request("PUT", &path, "vendor_admin", "ada", Some(bad)),
         )
         .await;
@@ -320,6 +383,7 @@ mod tests {
         let unknown = serde_json::json!({"colums": {}});
         let response = route(
             &store,
+            &held(&store).await,
             request("PUT", &path, "vendor_admin", "ada", Some(unknown)),
         )
         .await;
@@ -367,6 +431,7 @@ mod tests {
         store.create_file(&file).await.unwrap();
         let own = route(
             &store,
+            &held(&store).await,
             request(
                 "GET",
                 "/pos/files",
@@ -379,6 +444,7 @@ mod tests {
         assert_eq!(body(&own)["files"][0]["counts"]["accepted"], 2);
         let staff = route(
             &store,
+            &held(&store).await,
             request(
                 "GET",
                 &format!("/pos/files?distributor={}", distributor.id),
@@ -391,6 +457,7 @@ mod tests {
         assert_eq!(body(&staff)["files"].as_array().unwrap().len(), 1);
         let one = route(
             &store,
+            &held(&store).await,
             request(
                 "GET",
                 &format!("/pos/files/{}", file.id),
@@ -404,6 +471,7 @@ mod tests {
         let other = PartnerId::generate();
         let hidden = route(
             &store,
+            &held(&store).await,
             request(
                 "GET",
                 &format!("/pos/files/{}", file.id),
@@ -416,15 +484,177 @@ mod tests {
         assert_eq!(hidden.status(), 404);
         let theirs = route(
             &store,
+            &held(&store).await,
             request("GET", "/pos/files", "distributor", other.as_str(), None),
         )
         .await;
         assert!(body(&theirs)["files"].as_array().unwrap().is_empty());
         let partner = route(
             &store,
+            &held(&store).await,
             request("GET", "/pos/files", "partner", other.as_str(), None),
         )
         .await;
         assert_eq!(partner.status(), 403);
+    }
+
+    fn held_line(distributor: &PartnerId, invoice: &str, name: &str) -> StoredLine {
+        let line = PosLine {
+            distributor: distributor.clone(),
+            reseller_id: None,
+            reseller_name: Some(name.into()),
+            end_customer_name: None,
+            end_customer_country: None,
+            sku: "NW-1".into(),
+            quantity: 2,
+            unit_price: tributary::domain::Money::parse("10", "USD").unwrap(),
+            invoice_number: invoice.into(),
+            line_number: "1".into(),
+            invoice_date: Utc::now().date_naive(),
+            transaction_type: TransactionType::StockSale,
+            held: true,
+        };
+        StoredLine {
+            key: line.key(),
+            file: FileId::of_object("drop", "k", "v"),
+            row: 2,
+            line: serde_json::to_string(&line).unwrap(),
+            held: line.held_under(),
+        }
+    }
+
+    #[tokio::test]
+    async fn staff_release_held_lines_to_a_partner_once() {
+        let (store, distributor) = setup().await;
+        let partner = testing::partner(&store, PartnerStatus::Active).await.id;
+        let held = held(&store).await;
+        let lines = vec![
+            held_line(&distributor.id, "I1", "NWR Group, Inc."),
+            held_line(&distributor.id, "I2", "nwr group"),
+            held_line(&distributor.id, "I3", "Other Co"),
+        ];
+        store.put_lines(lines.clone(), 1).await.unwrap();
+        let call = |method: &str, path: &str, role: &str, who: &str, body| {
+            route(&store, &held, request(method, path, role, who, body))
+        };
+
+        let listed = call(
+            "GET",
+            "/pos/held-lines",
+            "distributor",
+            distributor.id.as_str(),
+            None,
+        )
+        .await;
+        assert_eq!(listed.status(), StatusCode::OK);
+        let names = body(&listed)["names"].clone();
+        assert_eq!(names[0]["normalized_name"], "nwr group");
+        assert_eq!(names[0]["lines"], 2);
+        assert_eq!(names[1]["reseller_name"], "Other Co");
+        let unscoped = call("GET", "/pos/held-lines", "channel_manager", "ada", None).await;
+        assert_eq!(unscoped.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        let release = |name: &str, to: &PartnerId| serde_json::json!({"distributor": distributor.id, "reseller_name": name, "partner_id": to});
+        let path = "/pos/held-lines/release";
+        let refused = call(
+            "POST",
+            path,
+            "partner",
+            partner.as_str(),
+            Some(release("NWR Group", &partner)),
+        )
+        .await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let not_reseller = call(
+            "POST",
+            path,
+            "channel_manager",
+            "ada",
+            Some(release("NWR Group", &distributor.id)),
+        )
+        .await;
+        assert_eq!(not_reseller.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            body(&not_reseller)
+                .to_string()
+                .contains("is not a reseller partner")
+        );
+
+        let done = call(
+            "POST",
+            path,
+            "channel_manager",
+            "ada",
+            Some(release("NWR Group", &partner)),
+        )
+        .await;
+        assert_eq!(done.status(), StatusCode::OK);
+        assert_eq!(
+            (
+                body(&done)["released"].clone(),
+                body(&done)["sent_to_accrual"].clone()
+            ),
+            (2.into(), 2.into())
+        );
+        let sent = testing::drain(&testing::sqs_client().await, &held.sales_queue_url).await;
+        assert_eq!(sent.len(), 2);
+        for text in &sent {
+            let message: Envelope<SalesReported> = Envelope::decode(text).unwrap();
+            assert!(
+                message.id.starts_with("pos-release:POSLINE#"),
+                "{}",
+                message.id
+            );
+            let line = &message.payload.lines[0];
+            assert_eq!(
+                (line.held, line.reseller_id.as_ref()),
+                (false, Some(&partner))
+            );
+        }
+        // The name now matches in the distributor's later files.
+        let aliases = store.reseller_aliases(&distributor.id).await.unwrap();
+        assert_eq!(aliases, [("nwr group".to_string(), partner.clone())]);
+
+        let again = call(
+            "POST",
+            path,
+            "channel_manager",
+            "ada",
+            Some(release("NWR Group", &partner)),
+        )
+        .await;
+        assert_eq!(body(&again)["released"], 0);
+        assert_eq!(body(&again)["sent_to_accrual"], 0);
+
+        // A release interrupted after marking a line sends it when repeated.
+        let other = &lines[2];
+        let mut released: PosLine = serde_json::from_str(&other.line).unwrap();
+        released.held = false;
+        released.reseller_id = Some(partner.clone());
+        assert!(
+            store
+                .mark_releasing(&other.key, &released, "ada", Utc::now())
+                .await
+                .unwrap()
+        );
+        let resumed = call(
+            "POST",
+            path,
+            "channel_manager",
+            "ada",
+            Some(release("Other Co", &partner)),
+        )
+        .await;
+        assert_eq!(body(&resumed)["released"], 0);
+        assert_eq!(body(&resumed)["sent_to_accrual"], 1);
+        let left = call(
+            "GET",
+            "/pos/held-lines",
+            "distributor",
+            distributor.id.as_str(),
+            None,
+        )
+        .await;
+        assert_eq!(body(&left)["names"], serde_json::json!([]));
     }
 }

@@ -1,5 +1,7 @@
 use lambda_http::{Error, service_fn};
+use tributary::messaging::SqsPublisher;
 use tributary::store::DynamoStore;
+use tributary::workflow::held_lines::HeldLines;
 
 mod handler;
 
@@ -8,8 +10,13 @@ async fn main() -> Result<(), Error> {
     tributary::telemetry::init();
     let sdk = tributary::aws::load_config().await;
     let store = DynamoStore::from_env(&sdk)?;
+    let held = HeldLines {
+        store: store.clone(),
+        publisher: SqsPublisher::new(tributary::aws::sqs(&sdk)),
+        sales_queue_url: tributary::config::required("POS_SALES_QUEUE_URL")?,
+    };
     lambda_http::run(service_fn(|request| async {
-        Ok::<_, Error>(handler::route(&store, request).await)
+        Ok::<_, Error>(handler::route(&store, &held, request).await)
     }))
     .await
 }

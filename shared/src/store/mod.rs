@@ -62,7 +62,7 @@ pub use batch::WriteCost;
 pub use catalog::Catalog;
 pub use deals::{DealPage, DealQuery, Deals};
 pub use partners::Partners;
-pub use pos::{FilePage, FirstReport, PosStore, StoredLine};
+pub use pos::{FilePage, FirstReport, HeldLine, PosStore, StoredLine};
 pub use rebates::{
     GroupKey, GroupView, GroupWrite, LedgerEntry, PeriodLedger, ProgramTotal, Rebates, StoredGroup,
     WriteOutcome,

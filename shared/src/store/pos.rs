@@ -15,7 +15,7 @@ use super::{
     sdk_error,
 };
 use crate::domain::PartnerId;
-use crate::domain::pos::{FileId, LineKey, MappingProfile, PosFile};
+use crate::domain::pos::{FileId, HeldUnder, LineKey, MappingProfile, PosFile, PosLine};
 
 /// A line as stored: its key, the file and row that first reported it, and the line itself.
 #[derive(Debug, Clone)]
@@ -25,7 +25,8 @@ pub struct StoredLine {
     pub row: u64,
     /// The canonical line as JSON.
     pub line: String,
-    pub held: bool,
+    /// For a held line, where it waits to be released (indexed, see [`PosStore::held_lines`]).
+    pub held: Option<HeldUnder>,
 }
 
 /// Who first reported a line: a later report from another file or row is a duplicate.
@@ -115,6 +116,66 @@ pub trait PosStore {
         lines: Vec<StoredLine>,
         concurrency: usize,
     ) -> impl Future<Output = Result<WriteCost, StoreError>> + Send;
+
+    /// A distributor's held lines (all, or those under one normalised reseller name), by name;
+    /// with `releasing`, the lines released but not yet sent to accrual instead.
+    fn held_lines(
+        &self,
+        distributor: &PartnerId,
+        name: Option<&str>,
+        releasing: bool,
+    ) -> impl Future<Output = Result<Vec<HeldLine>, StoreError>> + Send;
+
+    /// Stores `released` in place of the held line at `key` and moves it to the releasing
+    /// index, unless it is no longer held (then `false`).
+    fn mark_releasing(
+        &self,
+        key: &LineKey,
+        released: &PosLine,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes a released line off the releasing index once it was sent to accrual.
+    fn finish_release(&self, key: &LineKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records that `distributor` calls `partner` by `name` (normalised), for later files.
+    fn put_reseller_alias(
+        &self,
+        distributor: &PartnerId,
+        name: &str,
+        partner: &PartnerId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every (normalised name, partner) alias of a distributor.
+    fn reseller_aliases(
+        &self,
+        distributor: &PartnerId,
+    ) -> impl Future<Output = Result<Vec<(String, PartnerId)>, StoreError>> + Send;
+}
+
+/// A stored line held out of incentives until its reseller is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLine {
+    pub key: LineKey,
+    pub file: FileId,
+    /// The normalised reseller name it is held under.
+    pub name: String,
+    pub line: PosLine,
+}
+
+fn held_pk(distributor: &PartnerId) -> String {
+    format!("HELD#{distributor}")
+}
+
+fn releasing_pk(distributor: &PartnerId) -> String {
+    format!("RELEASING#{distributor}")
+}
+
+fn alias_pk(distributor: &PartnerId) -> String {
+    format!("RESELLERALIAS#{distributor}")
 }
 
 fn file_pk(id: &FileId) -> String {
@@ -421,18 +482,162 @@ impl PosStore for DynamoStore {
         let items = lines
             .into_iter()
             .map(|line| {
-                let mut item = key(line.key.partition, &line.key.item);
+                let mut item = key(line.key.partition.clone(), &line.key.item);
                 item.insert("file_id".into(), attr::s(line.file.to_string()));
                 item.insert("line_row".into(), attr::n(line.row));
                 item.insert(
                     "held".into(),
-                    aws_sdk_dynamodb::types::AttributeValue::Bool(line.held),
+                    aws_sdk_dynamodb::types::AttributeValue::Bool(line.held.is_some()),
                 );
+                if let Some(held) = &line.held {
+                    item.insert(GSI1_PK.into(), attr::s(held_pk(&held.distributor)));
+                    item.insert(
+                        GSI1_SK.into(),
+                        attr::s(format!(
+                            "{}#{}#{}",
+                            held.name, line.key.partition, line.key.item
+                        )),
+                    );
+                }
                 item.insert("line".into(), attr::s(line.line));
                 item
             })
             .collect();
         self.batch_put(items, concurrency, "storing POS lines")
             .await
+    }
+
+    async fn held_lines(
+        &self,
+        distributor: &PartnerId,
+        name: Option<&str>,
+        releasing: bool,
+    ) -> Result<Vec<HeldLine>, StoreError> {
+        let pk = if releasing {
+            releasing_pk(distributor)
+        } else {
+            held_pk(distributor)
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", attr::s(pk));
+        if let Some(name) = name {
+            query = query
+                .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :name)")
+                .expression_attribute_values(":name", attr::s(format!("{name}#")));
+        }
+        let items: Vec<Item> = query
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error("listing held lines", e))?;
+        items
+            .iter()
+            .map(|item| {
+                let r = Reader::new(item);
+                let indexed = r.str(GSI1_SK)?;
+                let partition = r.str(PK)?;
+                let name = indexed
+                    .strip_suffix(&format!("#{partition}#{}", r.str(SK)?))
+                    .unwrap_or(indexed);
+                Ok(HeldLine {
+                    key: LineKey {
+                        partition: partition.to_string(),
+                        item: r.str(SK)?.to_string(),
+                    },
+                    file: r.parse("file_id")?,
+                    name: name.to_string(),
+                    line: r.json("line")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_releasing(
+        &self,
+        key: &LineKey,
+        released: &PosLine,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let line = serde_json::to_string(released)
+            .map_err(|e| StoreError::Backend(format!("line does not serialise: {e}")))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self::key(key.partition.clone(), &key.item)))
+            .condition_expression("held = :held")
+            .update_expression(
+                "SET held = :released, line = :line, released_by = :by, released_at = :at, gsi1pk = :releasing",
+            )
+            .expression_attribute_values(":held", AttributeValue::Bool(true))
+            .expression_attribute_values(":released", AttributeValue::Bool(false))
+            .expression_attribute_values(":line", attr::s(line))
+            .expression_attribute_values(":by", attr::s(by))
+            .expression_attribute_values(":at", attr::time(now))
+            .expression_attribute_values(":releasing", attr::s(releasing_pk(&released.distributor)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk_error("releasing a held line", err)),
+        }
+    }
+
+    async fn finish_release(&self, key: &LineKey) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self::key(key.partition.clone(), &key.item)))
+            .update_expression("REMOVE gsi1pk, gsi1sk")
+            .send()
+            .await
+            .map_err(|e| sdk_error("finishing a line's release", e))?;
+        Ok(())
+    }
+
+    async fn put_reseller_alias(
+        &self,
+        distributor: &PartnerId,
+        name: &str,
+        partner: &PartnerId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item = key(alias_pk(distributor), name);
+        item.insert("partner_id".into(), attr::s(partner.as_str()));
+        item.insert("by".into(), attr::s(by));
+        item.insert("at".into(), attr::time(now));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| sdk_error("storing a reseller alias", e))?;
+        Ok(())
+    }
+
+    async fn reseller_aliases(
+        &self,
+        distributor: &PartnerId,
+    ) -> Result<Vec<(String, PartnerId)>, StoreError> {
+        self.partition(&alias_pk(distributor), None, "reading reseller aliases")
+            .await?
+            .iter()
+            .map(|item| {
+                let r = Reader::new(item);
+                Ok((r.str(SK)?.to_string(), r.parse("partner_id")?))
+            })
+            .collect()
     }
 }

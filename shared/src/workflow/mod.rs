@@ -2,5 +2,6 @@
 //! module per workflow, shared by the functions that serve its triggers.
 
 pub mod deals;
+pub mod held_lines;
 pub mod pos;
 pub mod rebates;

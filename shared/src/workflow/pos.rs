@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, ConfigError};
 use crate::domain::pos::{
-    DateWindow, FileCounts, FileId, FileKind, FileStatus, Layout, PosFile, Profile, Rejection,
-    ResellerDirectory, Validator, Verdict, report_stem,
+    DateWindow, FileCounts, FileId, FileKind, FileStatus, HeldUnder, Layout, PosFile, Profile,
+    Rejection, ResellerDirectory, Validator, Verdict, report_stem,
 };
 use crate::domain::{PartnerId, PartnerKind, PartnerStatus};
 use crate::formats::{Detected, FormatError, Record, Records};
@@ -472,7 +472,8 @@ impl PosIngest {
                     .into_iter()
                     .filter(|p| p.kind == PartnerKind::Reseller)
                     .map(|p| (p.id, p.name)),
-            ),
+            )
+            .with_aliases(self.store.reseller_aliases(&file.distributor).await?),
             FileKind::Inventory => ResellerDirectory::default(),
         };
         // Keep the configured reserve, or a quarter of a short invocation (local runs).
@@ -573,7 +574,8 @@ impl PosIngest {
         }
 
         // Duplicates: within the chunk, then against what any file stored before.
-        let mut candidates: Vec<(u64, crate::domain::pos::LineKey, String, bool)> = Vec::new();
+        let mut candidates: Vec<(u64, crate::domain::pos::LineKey, String, Option<HeldUnder>)> =
+            Vec::new();
         let mut seen = HashSet::new();
         for (row, line) in &sales {
             let key = line.key();
@@ -582,7 +584,7 @@ impl PosIngest {
                     *row,
                     key,
                     serde_json::to_string(line).expect("serialisable"),
-                    line.held,
+                    line.held_under(),
                 ));
             } else {
                 counts.duplicates += 1;
@@ -595,7 +597,7 @@ impl PosIngest {
                     *row,
                     key,
                     serde_json::to_string(line).expect("serialisable"),
-                    false,
+                    None,
                 ));
             } else {
                 counts.duplicates += 1;

@@ -126,7 +126,25 @@ pub struct LineKey {
     pub item: String,
 }
 
+/// Where a held line waits until vendor staff match its reseller: the distributor and the
+/// reseller's name as reported, normalised as company names are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeldUnder {
+    pub distributor: PartnerId,
+    pub name: String,
+}
+
 impl PosLine {
+    /// `Some` for a held line.
+    pub fn held_under(&self) -> Option<HeldUnder> {
+        self.held.then(|| HeldUnder {
+            distributor: self.distributor.clone(),
+            name: crate::domain::deal::normalize_company_name(
+                self.reseller_name.as_deref().unwrap_or_default(),
+            ),
+        })
+    }
+
     pub fn key(&self) -> LineKey {
         LineKey {
             partition: format!("POSLINE#{}#{}", self.distributor, self.invoice_number),

@@ -11,7 +11,7 @@ mod validate;
 mod values;
 
 pub use file::{FileCounts, FileId, FileStatus, PosFile, report_stem};
-pub use line::{FileKind, InventoryLine, LineKey, PosLine, Rejection, TransactionType};
+pub use line::{FileKind, HeldUnder, InventoryLine, LineKey, PosLine, Rejection, TransactionType};
 pub use profile::{ColumnRef, Field, Layout, LayoutError, MappingProfile, Profile, TextEncoding};
 pub use validate::{DateWindow, ResellerDirectory, Validator, Verdict};
 pub use values::{DatePattern, NumberFormat};

@@ -73,6 +73,17 @@ impl ResellerDirectory {
         directory
     }
 
+    /// Adds names a distributor uses for partners, as vendor staff matched them when releasing
+    /// held lines (`normalised name`, partner).
+    pub fn with_aliases(mut self, aliases: impl IntoIterator<Item = (String, PartnerId)>) -> Self {
+        for (name, id) in aliases {
+            if self.ids.contains(&id) {
+                self.names.entry(name).or_insert(id);
+            }
+        }
+        self
+    }
+
     fn by_id(&self, id: &str) -> Option<PartnerId> {
         let id: PartnerId = id.parse().ok()?;
         self.ids.contains(&id).then_some(id)
