@@ -352,4 +352,30 @@ mod tests {
         assert_eq!(q4.groups[0].figures.volume, dec("12849.96"));
         assert_eq!(q4.groups[0].figures.accrued, dec("257.00"));
     }
+
+    #[tokio::test]
+    async fn store_requests_grow_with_groups_not_lines() {
+        let (service, store, partner) = setup().await;
+        let second = testing::partner(&store, PartnerStatus::Active).await.id;
+        program(&store, tiers(), None).await;
+        let lines = |prefix: &str, n: usize| -> Vec<PosLine> {
+            (0..n)
+                .map(|i| {
+                    let to = if i % 2 == 0 { &partner } else { &second };
+                    line(to, &format!("{prefix}{i}"), 1, "10")
+                })
+                .collect()
+        };
+        let few = service
+            .handle(&message("few", lines("F", 4)), now("2026-05-20"))
+            .await
+            .unwrap();
+        let many = service
+            .handle(&message("many", lines("M", 600)), now("2026-05-20"))
+            .await
+            .unwrap();
+        // Programs, one read of both groups' figures and markers, one transaction per group.
+        assert_eq!((few.groups_written, few.store_calls), (2, 4));
+        assert_eq!((many.groups_written, many.store_calls), (2, 4));
+    }
 }

@@ -64,7 +64,7 @@ pub use deals::{DealPage, DealQuery, Deals};
 pub use partners::Partners;
 pub use pos::{FilePage, FirstReport, HeldLine, PosStore, StoredLine};
 pub use rebates::{
-    GroupKey, GroupView, GroupWrite, LedgerEntry, PeriodLedger, ProgramTotal, Rebates, StoredGroup,
+    GroupView, GroupWrite, LedgerEntry, PeriodLedger, ProgramTotal, Rebates, StoredGroup,
     WriteOutcome,
 };
 

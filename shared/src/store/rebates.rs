@@ -13,17 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::attr::{self, Item, Reader};
 use super::keys::{PK, SK};
 use super::{DynamoStore, StoreError, sdk_error};
-use crate::domain::rebate::{EntryDraft, GroupFigures, Period, Program};
+use crate::domain::rebate::{EntryDraft, GroupFigures, GroupKey, Period, Program};
 use crate::domain::{Currency, PartnerId, ProgramId};
-
-/// One partner's volume under one program version in one period.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GroupKey {
-    pub partner: PartnerId,
-    pub program: ProgramId,
-    pub version: u32,
-    pub period: Period,
-}
 
 /// A group's figures as stored, with the revision its next write is conditional on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

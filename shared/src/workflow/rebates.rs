@@ -9,20 +9,21 @@
 //! partner when a program is tier-gated, one BatchGetItem per 50 groups, one transaction per
 //! group; none of them grows with lines.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::domain::PartnerId;
-use crate::domain::rebate::{Period, Program, Rule, accrue, booking_period};
+use crate::domain::rebate::{
+    GroupDelta, GroupKey, Grouped, Period, Program, Rule, accrue, booking_period, group_lines,
+};
 use crate::messaging::Envelope;
 use crate::messaging::messages::SalesReported;
 use crate::store::{
-    GroupKey, GroupView, GroupWrite, LedgerEntry, Partners, PeriodLedger, ProgramTotal, Rebates,
-    StoreError, StoredGroup, WriteOutcome,
+    GroupView, GroupWrite, LedgerEntry, Partners, PeriodLedger, ProgramTotal, Rebates, StoreError,
+    StoredGroup, WriteOutcome,
 };
 
 /// Groups written at once by one message.
@@ -40,17 +41,14 @@ pub struct AccrualSummary {
     /// Groups this message had been applied to already (a redelivery).
     pub groups_already_applied: usize,
     pub entries: usize,
+    /// Store requests made (each one DynamoDB request, short of pages and retries): they grow
+    /// with groups, never with lines.
+    pub store_calls: usize,
 }
 
 /// Applies sales messages to the ledger.
 pub struct RebateAccrual<S> {
     store: S,
-}
-
-struct Group<'a> {
-    program: &'a Program,
-    volume: Decimal,
-    lines: u64,
 }
 
 impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
@@ -76,37 +74,11 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
         let programs = self.store.programs().await?;
         let tiers = self.partner_tiers(&programs, &lines).await?;
 
-        let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
-        for line in &lines {
-            let Some(partner) = line.reseller_id.as_ref() else {
-                summary.lines_without_program += 1;
-                continue;
-            };
-            let tier = tiers.get(partner).and_then(|t| t.as_deref());
-            let mut counted = false;
-            for program in programs.iter().filter(|p| p.applies_to(line, tier)) {
-                let Some(volume) = program.contribution(line) else {
-                    continue;
-                };
-                counted = true;
-                let key = GroupKey {
-                    partner: partner.clone(),
-                    program: program.id.clone(),
-                    version: program.version,
-                    period: program.period_of(line.invoice_date),
-                };
-                let group = groups.entry(key).or_insert(Group {
-                    program,
-                    volume: Decimal::ZERO,
-                    lines: 0,
-                });
-                group.volume += volume;
-                group.lines += 1;
-            }
-            if !counted {
-                summary.lines_without_program += 1;
-            }
-        }
+        let Grouped { groups, unmatched } = group_lines(&programs, lines.iter().copied(), |p| {
+            tiers.get(p).and_then(|t| t.as_deref())
+        });
+        summary.lines_without_program = unmatched;
+        summary.store_calls = 1 + tiers.len();
         if groups.is_empty() {
             return Ok(summary);
         }
@@ -116,11 +88,12 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
         let mut applied = HashSet::new();
         // Two items (figures and marker) per group: 50 groups fill one BatchGetItem.
         for chunk in keys.chunks(50) {
+            summary.store_calls += 1;
             let (found, done) = self.store.read_groups(chunk, &message.id).await?;
             stored.extend(found);
             applied.extend(done);
         }
-        let outcomes: Vec<(WriteOutcome, usize)> = stream::iter(groups.iter())
+        let outcomes: Vec<(WriteOutcome, usize, usize)> = stream::iter(groups.iter())
             .map(|(key, group)| {
                 let start = if applied.contains(key) {
                     None
@@ -132,7 +105,8 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
             .buffer_unordered(GROUP_CONCURRENCY)
             .try_collect()
             .await?;
-        for (outcome, entries) in outcomes {
+        for (outcome, entries, calls) in outcomes {
+            summary.store_calls += calls;
             match outcome {
                 WriteOutcome::Written => summary.groups_written += 1,
                 WriteOutcome::AlreadyApplied => summary.groups_already_applied += 1,
@@ -174,14 +148,15 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
     async fn write(
         &self,
         key: &GroupKey,
-        group: &Group<'_>,
+        group: &GroupDelta<'_>,
         start: Option<StoredGroup>,
         message_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(WriteOutcome, usize), StoreError> {
+    ) -> Result<(WriteOutcome, usize, usize), StoreError> {
         let Some(mut current) = start else {
-            return Ok((WriteOutcome::AlreadyApplied, 0));
+            return Ok((WriteOutcome::AlreadyApplied, 0, 0));
         };
+        let mut calls = 0;
         let program = group.program;
         let (booked, late_note) = booking_period(program, key.period, now.date_naive());
         for _ in 0..STALE_RETRIES {
@@ -214,6 +189,7 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
                     }
                 })
                 .collect();
+            calls += 1;
             let outcome = self
                 .store
                 .write_group(GroupWrite {
@@ -227,15 +203,16 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
                 })
                 .await?;
             match outcome {
-                WriteOutcome::Written => return Ok((outcome, entries.len())),
-                WriteOutcome::AlreadyApplied => return Ok((outcome, 0)),
+                WriteOutcome::Written => return Ok((outcome, entries.len(), calls)),
+                WriteOutcome::AlreadyApplied => return Ok((outcome, 0, calls)),
                 WriteOutcome::Stale => {
+                    calls += 1;
                     let (mut found, done) = self
                         .store
                         .read_groups(std::slice::from_ref(key), message_id)
                         .await?;
                     if !done.is_empty() {
-                        return Ok((WriteOutcome::AlreadyApplied, 0));
+                        return Ok((WriteOutcome::AlreadyApplied, 0, calls));
                     }
                     current = found.remove(key).unwrap_or_default();
                 }

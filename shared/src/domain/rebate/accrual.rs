@@ -14,9 +14,78 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use super::period::Period;
 use super::program::{Program, Rule, TierMode};
-use crate::domain::{Money, PartnerId};
+use crate::domain::pos::PosLine;
+use crate::domain::{Money, PartnerId, ProgramId};
+
+/// One partner's volume under one program version in one period: the unit of accrual.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub partner: PartnerId,
+    pub program: ProgramId,
+    pub version: u32,
+    pub period: Period,
+}
+
+/// New volume for one group, from a batch of lines.
+#[derive(Debug, Clone)]
+pub struct GroupDelta<'a> {
+    pub program: &'a Program,
+    pub volume: Decimal,
+    pub lines: u64,
+}
+
+/// A batch of lines sorted into groups.
+#[derive(Debug, Default)]
+pub struct Grouped<'a> {
+    pub groups: BTreeMap<GroupKey, GroupDelta<'a>>,
+    /// Lines no program applies to (held, outside every window, ineligible).
+    pub unmatched: usize,
+}
+
+/// Sorts `lines` into the groups of every program version that applies to each; `tier_of`
+/// gives a partner's tier for tier-gated programs.
+pub fn group_lines<'a, 'l>(
+    programs: &'a [Program],
+    lines: impl IntoIterator<Item = &'l PosLine>,
+    tier_of: impl Fn(&PartnerId) -> Option<&'l str>,
+) -> Grouped<'a> {
+    let mut grouped = Grouped::default();
+    for line in lines {
+        let Some(partner) = line.reseller_id.as_ref() else {
+            grouped.unmatched += 1;
+            continue;
+        };
+        let tier = tier_of(partner);
+        let mut counted = false;
+        for program in programs.iter().filter(|p| p.applies_to(line, tier)) {
+            let Some(volume) = program.contribution(line) else {
+                continue;
+            };
+            counted = true;
+            let key = GroupKey {
+                partner: partner.clone(),
+                program: program.id.clone(),
+                version: program.version,
+                period: program.period_of(line.invoice_date),
+            };
+            let group = grouped.groups.entry(key).or_insert(GroupDelta {
+                program,
+                volume: Decimal::ZERO,
+                lines: 0,
+            });
+            group.volume += volume;
+            group.lines += 1;
+        }
+        if !counted {
+            grouped.unmatched += 1;
+        }
+    }
+    grouped
+}
 
 /// The running figures of one partner, program version and period (the accrual "group").
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

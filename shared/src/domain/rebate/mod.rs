@@ -5,7 +5,10 @@ pub mod accrual;
 pub mod period;
 pub mod program;
 
-pub use accrual::{EntryDraft, EntryKind, GroupFigures, accrue, booking_period};
+pub use accrual::{
+    EntryDraft, EntryKind, GroupDelta, GroupFigures, GroupKey, Grouped, accrue, booking_period,
+    group_lines,
+};
 pub use period::{Period, PeriodKind};
 pub use program::{Basis, Eligibility, Program, ProgramTerms, Rule, Tier, TierMode};
 
