@@ -20,6 +20,13 @@
 //! | `POSLEASE#<distributor>` | `LEASE`     |                     |                    | the invocation ingesting the distributor's files (TTL) |
 //! | `POSLINE#<distributor>#<invoice>` | `LINE#<line>` |          |                    | an accepted sale, with the file and row that reported it first |
 //! | `INVLINE#<distributor>#<day>#<location>` | `SKU#<sku>` |     |                    | an accepted inventory line, likewise |
+//! | (a held `POSLINE`)     |               | `HELD#<distributor>` | `<normalised reseller name>#<pk>#<sk>` | the held-line index; `RELEASING#<distributor>` while a release sends it to accrual |
+//! | `RESELLERALIAS#<distributor>` | `<normalised name>` |      |                    | a name the distributor uses for a partner (from a release) |
+//! | `PROGRAMS`             | `<program id>#v<version>` |        |                    | one version of an incentive program (JSON) |
+//! | `ACCRUAL#<partner>#<period>` | `GROUP#<program>#v<version>` |  |                | the period's figures under a program version (volume, tier, earned, accrued), with a revision |
+//! | `ACCRUAL#<partner>#<period>` | `TOTAL#<program>#v<version>` |  |                | the sum of the entries booked in the period |
+//! | `ACCRUAL#<partner>#<period>` | `ENTRY#<time>#<program>#v<version>#<period>#<message>#<n>` | | | one ledger entry (append-only) |
+//! | `ACCAPPLIED#<partner>#<program>#v<version>#<period>` | `MSG#<message id>` | |   | a sales message was applied to the group (idempotency marker) |
 //!
 //! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
 //! while approved, and its creation time otherwise: the manager's queue and the expiry sweep are
@@ -42,7 +49,16 @@
 //!   chunk are stored already (BatchGetItem), store the new ones (BatchWriteItem); checkpoint
 //!   (the file record conditional on its revision, with the chunk's rejects, in one transaction);
 //!   read the rejects back for the report (query `POSFILE#<id>`, `REJECTS#` prefix);
-//! - pos-api: put/get profiles; list file records by distributor (gsi1) or all (gsi2), newest first.
+//! - pos-api: put/get profiles; list file records by distributor (gsi1) or all (gsi2), newest first;
+//!   list held lines by distributor and name (gsi1 `HELD#`); release one (conditional on `held`,
+//!   moving it to `RELEASING#` until it was sent); put a reseller alias;
+//! - rebate-accrue: list program versions (query `PROGRAMS`); read groups' figures and markers
+//!   (BatchGetItem); apply a message to a group (one transaction: the marker, conditional on
+//!   absence; the figures, conditional on their revision; the booked period's total, `ADD`; the
+//!   entries);
+//! - rebate-api: create a program (conditional put); add a version (transaction: the latest
+//!   version ended, conditional on nothing superseding it, and the new one); a statement (query
+//!   `ACCRUAL#<partner>#<period>`: figures, totals and entries in one partition).
 
 mod api_keys;
 pub mod attr;
