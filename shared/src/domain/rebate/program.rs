@@ -282,9 +282,16 @@ impl ProgramTerms {
                 basis,
                 rate,
                 baselines,
+                baseline_period,
                 ..
             } => {
                 rate_ok("rule.rate", *basis, *rate, errors);
+                if baseline_period.last_day() >= self.starts_on {
+                    errors.add(
+                        "rule.baseline_period",
+                        format!("{baseline_period} must end before the program starts"),
+                    );
+                }
                 let mut seen = HashSet::new();
                 for (i, b) in baselines.iter().enumerate() {
                     if b.volume < Decimal::ZERO {

@@ -333,6 +333,15 @@ fn bad_programs_are_refused_naming_the_fault() {
         |t| t.cap = Some(dec("10.001")),
     );
     assert_eq!(cap, ["cap: at most 2 decimals in USD"]);
+    let late_baseline = faults(
+        serde_json::json!({"type": "growth_rebate", "basis": "units", "rate": "1",
+            "baseline_period": "2026-Q1", "baselines": []}),
+        |_| {},
+    );
+    assert_eq!(
+        late_baseline,
+        ["rule.baseline_period: 2026-Q1 must end before the program starts"]
+    );
     let unknown_currency = serde_json::from_value::<ProgramTerms>(serde_json::json!({
         "name": "x", "currency": "XYZ", "starts_on": "2026-01-01", "ends_on": "2026-12-31",
         "period": "month", "rule": {"type": "percent_of_revenue", "rate": "0.01"}
