@@ -348,16 +348,7 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(err) if is_transaction_condition_failure(&err) => {
                 // Name the first condition that failed: its position says which item it was.
-                let failed = err
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c
-                            .cancellation_reasons()
-                            .iter()
-                            .position(|r| r.code() == Some("ConditionalCheckFailed")),
-                        _ => None,
-                    })
-                    .unwrap_or(0);
+                let failed = super::failed_conditions(&err).first().copied().unwrap_or(0);
                 Err(StoreError::Conflict(describe_failure(failed)))
             }
             Err(err) => Err(sdk_error(doing, err)),

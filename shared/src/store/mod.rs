@@ -187,12 +187,20 @@ pub fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) ->
 /// True when a transaction was cancelled because one of its conditions failed. A transaction
 /// cancelled for another reason (a concurrent transaction, throttling) is not a conflict.
 pub fn is_transaction_condition_failure<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    !failed_conditions(err).is_empty()
+}
+
+/// The positions of a cancelled transaction's items whose condition failed: they say which.
+pub fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Vec<usize> {
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
             .cancellation_reasons()
             .iter()
-            .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
-        _ => false,
+            .enumerate()
+            .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

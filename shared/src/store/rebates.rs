@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attr::{self, Item, Reader};
 use super::keys::{PK, SK};
-use super::{DynamoStore, StoreError, sdk_error};
+use super::{DynamoStore, StoreError, failed_conditions, sdk_error};
 use crate::domain::rebate::{EntryDraft, GroupFigures, GroupKey, Period, Program};
 use crate::domain::{Currency, PartnerId, ProgramId};
 
@@ -473,20 +472,4 @@ fn split_program_key(rest: &str, sk: &str) -> Result<(ProgramId, u32), StoreErro
         id.parse().map_err(|_| corrupt())?,
         version.parse().map_err(|_| corrupt())?,
     ))
-}
-
-/// The positions of the transaction's items whose condition failed.
-fn failed_conditions<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
-) -> Vec<usize> {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect(),
-        _ => Vec::new(),
-    }
 }
