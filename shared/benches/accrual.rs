@@ -119,7 +119,7 @@ fn main() {
         let mut groups = 0usize;
         let began = Instant::now();
         for message in lines.chunks(PER_MESSAGE) {
-            let grouped = group_lines(&programs, message, |p| tiers.get(p).copied());
+            let grouped = group_lines(&programs, message, |p| tiers.get(p).copied()).unwrap();
             groups += grouped.groups.len();
             for (key, delta) in grouped.groups {
                 let figures = state.entry(key.clone()).or_default();
@@ -129,7 +129,8 @@ fn main() {
                     figures,
                     delta.volume,
                     delta.lines,
-                );
+                )
+                .unwrap();
                 *figures = next;
             }
         }

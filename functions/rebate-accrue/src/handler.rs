@@ -6,8 +6,8 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use tributary::messaging::messages::SalesReported;
 use tributary::messaging::{Envelope, process_envelopes};
-use tributary::store::{Partners, Rebates, StoreError};
-use tributary::workflow::rebates::RebateAccrual;
+use tributary::store::{Partners, Rebates};
+use tributary::workflow::rebates::{AccrualError, RebateAccrual};
 
 /// Messages of a batch accrued at once; messages on the same group settle by revision.
 const CONCURRENCY: usize = 4;
@@ -23,7 +23,7 @@ pub async fn handle<S: Rebates + Partners + Sync>(
             // Boxed: inline, the nested futures are too deep for the compiler's layout query.
             let summary = Box::pin(service.handle(&message, Utc::now())).await?;
             tracing::info!(message_id = %message.id, ?summary, "sales accrued");
-            Ok::<_, StoreError>(())
+            Ok::<_, AccrualError>(())
         },
     )
     .await

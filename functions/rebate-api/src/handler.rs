@@ -340,7 +340,12 @@ mod tests {
         terms["starts_on"] = "2020-01-01".into();
         let (status, problem) = call(&store, "POST", &path, Some(terms), "vendor_admin").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(problem.to_string().contains("future date"), "{problem}");
+        assert!(
+            problem
+                .to_string()
+                .contains("at the earliest: accrued lines are never re-rated"),
+            "{problem}"
+        );
     }
 
     #[tokio::test]

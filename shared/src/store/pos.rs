@@ -34,6 +34,11 @@ pub struct StoredLine {
 pub struct FirstReport {
     pub file: FileId,
     pub row: u64,
+    /// The line as stored (JSON): what a resumed chunk sends again, whatever the directory of
+    /// partners says now.
+    pub line: String,
+    /// Released to a partner since it was stored held (the release sent it to accrual).
+    pub released: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -453,7 +458,7 @@ impl PosStore for DynamoStore {
         let found = self
             .batch_get(
                 items,
-                Some("pk, sk, file_id, line_row"),
+                Some("pk, sk, file_id, line_row, line, released_by"),
                 "looking up reported lines",
             )
             .await?;
@@ -468,6 +473,8 @@ impl PosStore for DynamoStore {
                 let report = FirstReport {
                     file: r.parse("file_id")?,
                     row: r.u64("line_row")?,
+                    line: r.str("line")?.to_string(),
+                    released: r.opt_str("released_by")?.is_some(),
                 };
                 Ok((line_key, report))
             })

@@ -413,6 +413,8 @@ impl Rebates for DynamoStore {
             Err(err) => match failed_conditions(&err).as_slice() {
                 [0, ..] => Ok(WriteOutcome::AlreadyApplied),
                 [1] => Ok(WriteOutcome::Stale),
+                // Another transaction on the same items was in flight: read again and retry.
+                [] if is_transaction_conflict(&err) => Ok(WriteOutcome::Stale),
                 _ => Err(sdk_error("write an accrual group", err)),
             },
         }
@@ -472,4 +474,21 @@ fn split_program_key(rest: &str, sk: &str) -> Result<(ProgramId, u32), StoreErro
         id.parse().map_err(|_| corrupt())?,
         version.parse().map_err(|_| corrupt())?,
     ))
+}
+
+fn is_transaction_conflict<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .any(|reason| reason.code() == Some("TransactionConflict")),
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
+        _ => false,
+    }
 }

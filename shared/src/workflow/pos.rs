@@ -6,14 +6,14 @@
 //! the new lines in batches, publishes the chunk's events and then checkpoints the file record
 //! (rows done, counts, the chunk's rejects) in one conditional transaction. A crash anywhere
 //! resumes from the last checkpoint: the lines of the interrupted chunk are found stored with
-//! this file and row, so they are neither lost nor counted twice (their events are sent again
-//! with the same message ids, and carry the line keys consumers deduplicate on).
+//! this file and row, so they are neither lost nor counted twice (their events are sent again,
+//! as stored, with the same message ids, which consumers apply once).
 //!
 //! One file per distributor runs at a time (a lease), so that two files reporting the same
 //! invoice line cannot both store it. A file too big for one invocation is continued by a
 //! message to the ingest queue.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, ConfigError};
 use crate::domain::pos::{
-    DateWindow, FileCounts, FileId, FileKind, FileStatus, HeldUnder, Layout, PosFile, Profile,
-    Rejection, ResellerDirectory, Validator, Verdict, report_stem,
+    DateWindow, FileCounts, FileId, FileKind, FileStatus, HeldUnder, Layout, PosFile, PosLine,
+    Profile, Rejection, ResellerDirectory, Validator, Verdict, report_stem,
 };
 use crate::domain::{PartnerId, PartnerKind, PartnerStatus};
 use crate::formats::{Detected, FormatError, Record, Records};
@@ -607,11 +607,27 @@ impl PosIngest {
         let reported = self.store.first_reports(&keys).await?;
         let mut accepted_rows = HashSet::new();
         let mut new_lines = Vec::new();
+        // Sales stored by this file before a crash are sent again as stored: re-validated now,
+        // a held line could come out matched, and accrue here and again when released.
+        let mut as_stored: HashMap<u64, PosLine> = HashMap::new();
         for (row, key, json, held) in candidates {
             match reported.get(&key) {
                 Some(first) if first.file == run.file.id && first.row == row => {
                     // Stored by this file before a crash: accepted, not stored again.
                     accepted_rows.insert(row);
+                    if key.partition.starts_with("POSLINE#") {
+                        let mut stored: PosLine =
+                            serde_json::from_str(&first.line).map_err(|e| StoreError::Corrupt {
+                                key: format!("{}/{}", key.partition, key.item),
+                                reason: e.to_string(),
+                            })?;
+                        if first.released {
+                            // The release sent it to accrual under its own id.
+                            stored.held = true;
+                            stored.reseller_id = None;
+                        }
+                        as_stored.insert(row, stored);
+                    }
                 }
                 Some(_) => counts.duplicates += 1,
                 None => {
@@ -635,7 +651,7 @@ impl PosIngest {
         let sales: Vec<_> = sales
             .into_iter()
             .filter(|(row, _)| accepted_rows.contains(row))
-            .map(|(_, l)| l)
+            .map(|(row, l)| as_stored.remove(&row).unwrap_or(l))
             .collect();
         let stock: Vec<_> = stock
             .into_iter()

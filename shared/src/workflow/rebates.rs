@@ -17,7 +17,8 @@ use serde::Serialize;
 
 use crate::domain::PartnerId;
 use crate::domain::rebate::{
-    GroupDelta, GroupKey, Grouped, Period, Program, Rule, accrue, booking_period, group_lines,
+    GroupDelta, GroupKey, Grouped, OutOfRange, Period, Program, Rule, accrue, booking_period,
+    group_lines,
 };
 use crate::messaging::Envelope;
 use crate::messaging::messages::SalesReported;
@@ -46,6 +47,15 @@ pub struct AccrualSummary {
     pub store_calls: usize,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum AccrualError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A forged or corrupt message: it fails, and reaches the DLQ after its receives.
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
+}
+
 /// Applies sales messages to the ledger.
 pub struct RebateAccrual<S> {
     store: S,
@@ -60,7 +70,7 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
         &self,
         message: &Envelope<SalesReported>,
         now: DateTime<Utc>,
-    ) -> Result<AccrualSummary, StoreError> {
+    ) -> Result<AccrualSummary, AccrualError> {
         let mut summary = AccrualSummary::default();
         // A line is unique by its key; a message never counts one twice.
         let mut seen = HashSet::new();
@@ -76,7 +86,7 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
 
         let Grouped { groups, unmatched } = group_lines(&programs, lines.iter().copied(), |p| {
             tiers.get(p).and_then(|t| t.as_deref())
-        });
+        })?;
         summary.lines_without_program = unmatched;
         summary.store_calls = 1 + tiers.len();
         if groups.is_empty() {
@@ -152,21 +162,21 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
         start: Option<StoredGroup>,
         message_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(WriteOutcome, usize, usize), StoreError> {
+    ) -> Result<(WriteOutcome, usize, usize), AccrualError> {
         let Some(mut current) = start else {
             return Ok((WriteOutcome::AlreadyApplied, 0, 0));
         };
         let mut calls = 0;
         let program = group.program;
         let (booked, late_note) = booking_period(program, key.period, now.date_naive());
-        for _ in 0..STALE_RETRIES {
+        for attempt in 0..STALE_RETRIES {
             let (figures, drafts) = accrue(
                 program,
                 &key.partner,
                 &current.figures,
                 group.volume,
                 group.lines,
-            );
+            )?;
             let entries: Vec<LedgerEntry> = drafts
                 .into_iter()
                 .map(|mut draft| {
@@ -206,6 +216,8 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
                 WriteOutcome::Written => return Ok((outcome, entries.len(), calls)),
                 WriteOutcome::AlreadyApplied => return Ok((outcome, 0, calls)),
                 WriteOutcome::Stale => {
+                    // Let the winner's transaction settle; back off more as contention lasts.
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt.min(5))).await;
                     calls += 1;
                     let (mut found, done) = self
                         .store
@@ -221,7 +233,8 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
         Err(StoreError::Unavailable(format!(
             "accrual group {}/{}/{} kept changing under {STALE_RETRIES} attempts",
             key.partner, key.program, key.period
-        )))
+        ))
+        .into())
     }
 }
 

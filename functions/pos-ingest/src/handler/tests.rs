@@ -255,6 +255,74 @@ async fn a_crash_after_storing_lines_and_before_the_checkpoint_neither_loses_nor
     );
 }
 
+/// Rewinds a file's record to before its first chunk, as if the process died after storing
+/// the chunk's lines but before checkpointing them.
+async fn rewind_to_start(f: &PosFixture, key: &str) {
+    let done = file_of(f, key).await;
+    let mut rewound = done.clone();
+    rewound.status = FileStatus::Processing;
+    rewound.rows_done = 1;
+    rewound.counts = Default::default();
+    rewound.completed_at = None;
+    rewound.reject_report = None;
+    rewound.revision = done.revision + 1;
+    f.service
+        .store
+        .save_file(&rewound, done.revision, None, Utc::now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_resumed_chunk_sends_its_sales_as_stored_not_as_matched_now() {
+    let f = testing::pos_service(10).await;
+    let key = format!("{}/pos/held.csv", f.distributor);
+    let csv = pos_csv(&[
+        ("H-1", "1", "Unknown Shop", "NW-1", "1", "10"),
+        ("H-2", "1", "Unknown Shop", "NW-1", "1", "10"),
+    ]);
+    let body = drop_file(&f, &key, csv.into_bytes()).await;
+    f.service.handle(&body, later()).await.unwrap();
+    assert!(sales_lines(&f).await.iter().all(|l| l.held));
+
+    // Between the crash and the resume the name became known: the stored lines stay held
+    // (a release will send them), and one of them was released already.
+    let store = &f.service.store;
+    store
+        .put_reseller_alias(
+            &f.distributor,
+            "unknown shop",
+            &f.reseller,
+            "ada",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let held = store
+        .held_lines(&f.distributor, Some("unknown shop"), false)
+        .await
+        .unwrap();
+    let mut released = held[0].line.clone();
+    released.held = false;
+    released.reseller_id = Some(f.reseller.clone());
+    assert!(
+        store
+            .mark_releasing(&held[0].key, &released, "ada", Utc::now())
+            .await
+            .unwrap()
+    );
+    rewind_to_start(&f, &key).await;
+
+    f.service.handle(&body, later()).await.unwrap();
+    let again = sales_lines(&f).await;
+    assert_eq!(again.len(), 2);
+    assert!(
+        again.iter().all(|l| l.held && l.reseller_id.is_none()),
+        "{again:?}"
+    );
+    assert_eq!(file_of(&f, &key).await.counts.held, 2);
+}
+
 #[tokio::test]
 async fn a_file_too_big_for_one_invocation_is_continued_by_a_message() {
     let f = testing::pos_service(10).await;

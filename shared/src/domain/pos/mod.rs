@@ -13,5 +13,7 @@ mod values;
 pub use file::{FileCounts, FileId, FileStatus, PosFile, report_stem};
 pub use line::{FileKind, HeldUnder, InventoryLine, LineKey, PosLine, Rejection, TransactionType};
 pub use profile::{ColumnRef, Field, Layout, LayoutError, MappingProfile, Profile, TextEncoding};
-pub use validate::{DateWindow, ResellerDirectory, Validator, Verdict};
+pub use validate::{
+    DateWindow, MAX_AHEAD_DAYS, MAX_UNIT_PRICE, ResellerDirectory, Validator, Verdict,
+};
 pub use values::{DatePattern, NumberFormat};

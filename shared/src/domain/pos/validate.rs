@@ -16,7 +16,10 @@ pub const MAX_UNITS: i64 = 1_000_000;
 const MAX_TEXT: usize = 200;
 
 /// Days after today a line may be dated: time zones put a distributor's today ahead of ours.
-const MAX_AHEAD_DAYS: i64 = 1;
+pub const MAX_AHEAD_DAYS: i64 = 1;
+/// The highest unit price accepted (in any currency): above it a price is a typo, and a line's
+/// value stays far inside exact decimal range for every sum made of it.
+pub const MAX_UNIT_PRICE: i64 = 1_000_000_000;
 
 /// The plausible dates of a line: not older than `max_age_days` before today, nor more than
 /// [`MAX_AHEAD_DAYS`] after it.
@@ -346,6 +349,10 @@ impl<'a> Validator<'a> {
                     faults.add(Field::UnitPrice, v, "negative: a price is never below zero");
                     None
                 }
+                Some(p) if p > rust_decimal::Decimal::from(MAX_UNIT_PRICE) => {
+                    faults.add(Field::UnitPrice, v, "absurd: above 1,000,000,000 per unit");
+                    None
+                }
                 Some(p) => Some(p),
             });
 
@@ -654,6 +661,10 @@ mod tests {
             ["zero units: nothing was sold"]
         );
         assert!(reasons("I,1,2026-11-02,X,,,,NW-1,5000000,10,USD,")[0].contains("not plausible"));
+        assert_eq!(
+            reasons("I,1,2026-11-02,X,,,,NW-1,1,1000000000.01,USD,"),
+            ["absurd: above 1,000,000,000 per unit"]
+        );
         assert!(reasons("I,1,2027-01-02,X,,,,NW-1,1,10,USD,")[0].contains("in the future"));
         assert!(
             reasons("I,1,2024-01-02,X,,,,NW-1,1,10,USD,")[0]

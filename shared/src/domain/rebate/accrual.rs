@@ -52,7 +52,7 @@ pub fn group_lines<'a, 'l>(
     programs: &'a [Program],
     lines: impl IntoIterator<Item = &'l PosLine>,
     tier_of: impl Fn(&PartnerId) -> Option<&'l str>,
-) -> Grouped<'a> {
+) -> Result<Grouped<'a>, OutOfRange> {
     let mut grouped = Grouped::default();
     for line in lines {
         let Some(partner) = line.reseller_id.as_ref() else {
@@ -62,9 +62,12 @@ pub fn group_lines<'a, 'l>(
         let tier = tier_of(partner);
         let mut counted = false;
         for program in programs.iter().filter(|p| p.applies_to(line, tier)) {
-            let Some(volume) = program.contribution(line) else {
-                continue;
-            };
+            let volume = program.contribution(line).ok_or_else(|| {
+                OutOfRange(format!(
+                    "invoice {} line {}: {} x {}",
+                    line.invoice_number, line.line_number, line.quantity, line.unit_price
+                ))
+            })?;
             counted = true;
             let key = GroupKey {
                 partner: partner.clone(),
@@ -77,14 +80,14 @@ pub fn group_lines<'a, 'l>(
                 volume: Decimal::ZERO,
                 lines: 0,
             });
-            group.volume += volume;
+            group.volume = add(group.volume, volume)?;
             group.lines += 1;
         }
         if !counted {
             grouped.unmatched += 1;
         }
     }
-    grouped
+    Ok(grouped)
 }
 
 /// The running figures of one partner, program version and period (the accrual "group").
@@ -171,14 +174,39 @@ struct Evaluation {
     flag: Option<String>,
 }
 
-fn evaluate(program: &Program, partner: &PartnerId, volume: Decimal) -> Evaluation {
+/// An amount beyond exact decimal range: refused, never wrapped or rounded away. Ingestion and
+/// program validation bound every input far below it, so only a forged message gets here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("amount out of range: {0}")]
+pub struct OutOfRange(pub String);
+
+fn mul(a: Decimal, b: Decimal) -> Result<Decimal, OutOfRange> {
+    a.checked_mul(b)
+        .ok_or_else(|| OutOfRange(format!("{a} x {b}")))
+}
+
+fn add(a: Decimal, b: Decimal) -> Result<Decimal, OutOfRange> {
+    a.checked_add(b)
+        .ok_or_else(|| OutOfRange(format!("{a} + {b}")))
+}
+
+fn sub(a: Decimal, b: Decimal) -> Result<Decimal, OutOfRange> {
+    a.checked_sub(b)
+        .ok_or_else(|| OutOfRange(format!("{a} - {b}")))
+}
+
+fn evaluate(
+    program: &Program,
+    partner: &PartnerId,
+    volume: Decimal,
+) -> Result<Evaluation, OutOfRange> {
     let plain = |earned, rate| Evaluation {
         earned,
         rate,
         tier: None,
         flag: None,
     };
-    match &program.terms.rule {
+    Ok(match &program.terms.rule {
         Rule::VolumeRebate { mode, tiers, .. } => {
             // The highest tier whose threshold the volume reached; below the first, none.
             let reached = tiers.iter().rposition(|t| volume >= t.from);
@@ -191,20 +219,17 @@ fn evaluate(program: &Program, partner: &PartnerId, volume: Decimal) -> Evaluati
                     flag: None,
                 },
                 (TierMode::Retroactive, Some(i)) => Evaluation {
-                    earned: volume * tiers[i].rate,
+                    earned: mul(volume, tiers[i].rate)?,
                     rate: Some(tiers[i].rate),
                     tier,
                     flag: None,
                 },
                 (TierMode::Incremental, Some(i)) => {
-                    let earned = tiers[..=i]
-                        .iter()
-                        .enumerate()
-                        .map(|(j, t)| {
-                            let top = tiers.get(j + 1).map_or(volume, |n| n.from.min(volume));
-                            (top - t.from) * t.rate
-                        })
-                        .sum();
+                    let mut earned = Decimal::ZERO;
+                    for (j, t) in tiers[..=i].iter().enumerate() {
+                        let top = tiers.get(j + 1).map_or(volume, |n| n.from.min(volume));
+                        earned = add(earned, mul(sub(top, t.from)?, t.rate)?)?;
+                    }
                     Evaluation {
                         earned,
                         rate: Some(tiers[i].rate),
@@ -221,8 +246,13 @@ fn evaluate(program: &Program, partner: &PartnerId, volume: Decimal) -> Evaluati
             pay_without_baseline,
             ..
         } => match baselines.iter().find(|b| &b.partner_id == partner) {
-            Some(b) => plain((volume - b.volume).max(Decimal::ZERO) * rate, Some(*rate)),
-            None if *pay_without_baseline => plain(volume.max(Decimal::ZERO) * rate, Some(*rate)),
+            Some(b) => plain(
+                mul(sub(volume, b.volume)?.max(Decimal::ZERO), *rate)?,
+                Some(*rate),
+            ),
+            None if *pay_without_baseline => {
+                plain(mul(volume.max(Decimal::ZERO), *rate)?, Some(*rate))
+            }
             None => Evaluation {
                 earned: Decimal::ZERO,
                 rate: None,
@@ -234,9 +264,9 @@ fn evaluate(program: &Program, partner: &PartnerId, volume: Decimal) -> Evaluati
         },
         Rule::UnitSpiff { .. } => plain(volume, None),
         Rule::PercentOfRevenue { rate } | Rule::CoOp { rate, .. } => {
-            plain(volume * rate, Some(*rate))
+            plain(mul(volume, *rate)?, Some(*rate))
         }
-    }
+    })
 }
 
 /// Adds `volume` (net, from `lines` new lines) to a group and returns its new figures with the
@@ -247,11 +277,11 @@ pub fn accrue(
     before: &GroupFigures,
     volume: Decimal,
     lines: u64,
-) -> (GroupFigures, Vec<EntryDraft>) {
+) -> Result<(GroupFigures, Vec<EntryDraft>), OutOfRange> {
     let currency = program.terms.currency;
     let round = |amount: Decimal| Money::new(amount, currency).round_to_minor_unit().amount;
-    let total = before.volume + volume;
-    let eval = evaluate(program, partner, total);
+    let total = add(before.volume, volume)?;
+    let eval = evaluate(program, partner, total)?;
     let earned = round(eval.earned);
     let accrued = program.terms.cap.map_or(earned, |cap| earned.min(cap));
     let after = GroupFigures {
@@ -263,7 +293,7 @@ pub fn accrue(
         flag: eval.flag.clone(),
     };
 
-    let change = earned - before.earned;
+    let change = sub(earned, before.earned)?;
     let retroactive = matches!(
         program.terms.rule,
         Rule::VolumeRebate {
@@ -272,8 +302,8 @@ pub fn accrue(
         }
     );
     let (base, true_up) = if retroactive {
-        let base = round(volume * eval.rate.unwrap_or_default());
-        (base, change - base)
+        let base = round(mul(volume, eval.rate.unwrap_or_default())?);
+        (base, sub(change, base)?)
     } else {
         (change, Decimal::ZERO)
     };
@@ -308,7 +338,7 @@ pub fn accrue(
             note: Some(note),
         });
     }
-    let cap_change = before.capped() - after.capped();
+    let cap_change = sub(before.capped(), after.capped())?;
     if !cap_change.is_zero() {
         entries.push(EntryDraft {
             kind: EntryKind::Cap,
@@ -323,7 +353,7 @@ pub fn accrue(
             )),
         });
     }
-    (after, entries)
+    Ok((after, entries))
 }
 
 /// Where a period's entries are booked: in the period itself while it is open, else in the

@@ -6,8 +6,8 @@ pub mod period;
 pub mod program;
 
 pub use accrual::{
-    EntryDraft, EntryKind, GroupDelta, GroupFigures, GroupKey, Grouped, accrue, booking_period,
-    group_lines,
+    EntryDraft, EntryKind, GroupDelta, GroupFigures, GroupKey, Grouped, OutOfRange, accrue,
+    booking_period, group_lines,
 };
 pub use period::{Period, PeriodKind};
 pub use program::{Basis, Eligibility, Program, ProgramTerms, Rule, Tier, TierMode};

@@ -13,6 +13,15 @@ pub enum PeriodKind {
     Quarter,
 }
 
+impl PeriodKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PeriodKind::Month => "month",
+            PeriodKind::Quarter => "quarter",
+        }
+    }
+}
+
 /// One month or quarter of one year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Period {

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::period::{Period, PeriodKind};
-use crate::domain::pos::{PosLine, TransactionType};
+use crate::domain::pos::{MAX_AHEAD_DAYS, PosLine, TransactionType};
 use crate::domain::{Currency, PartnerId, ProgramId, ValidationErrors};
 
 /// What a tier threshold and a rate are measured in.
@@ -177,6 +177,11 @@ pub struct Program {
 }
 
 const MAX_LIST: usize = 1000;
+/// The largest volume threshold, baseline or cap (10^15): far above any real program, and far
+/// below the limit of exact decimals for every product the accrual maths takes.
+const MAX_VOLUME: i64 = 1_000_000_000_000_000;
+/// The largest amount per unit (a units rate or a spiff).
+const MAX_PER_UNIT: i64 = 1_000_000;
 
 impl ProgramTerms {
     /// Every fault of the terms, each naming its field.
@@ -200,8 +205,8 @@ impl ProgramTerms {
         }
         let minor = self.currency.minor_unit_digits();
         if let Some(cap) = self.cap {
-            if cap <= Decimal::ZERO {
-                errors.add("cap", "must be positive");
+            if cap <= Decimal::ZERO || cap > Decimal::from(MAX_VOLUME) {
+                errors.add("cap", "must be positive and at most 10^15");
             } else if cap.normalize().scale() > minor {
                 errors.add(
                     "cap",
@@ -232,6 +237,8 @@ impl ProgramTerms {
                     field,
                     format!("{rate} is over 1: a revenue rate is a fraction (0.02 is 2 %)"),
                 );
+            } else if rate > Decimal::from(MAX_PER_UNIT) {
+                errors.add(field, format!("{rate} is over {MAX_PER_UNIT} per unit"));
             }
         };
         match &self.rule {
@@ -242,8 +249,8 @@ impl ProgramTerms {
                 for (i, tier) in tiers.iter().enumerate() {
                     let field = format!("rule.tiers[{i}]");
                     rate_ok(&format!("{field}.rate"), *basis, tier.rate, errors);
-                    if tier.from < Decimal::ZERO {
-                        errors.add(format!("{field}.from"), "must not be negative");
+                    if tier.from < Decimal::ZERO || tier.from > Decimal::from(MAX_VOLUME) {
+                        errors.add(format!("{field}.from"), "from 0 to 10^15");
                     }
                     let next = tiers.get(i + 1);
                     if let Some(next) = next
@@ -286,7 +293,15 @@ impl ProgramTerms {
                 ..
             } => {
                 rate_ok("rule.rate", *basis, *rate, errors);
-                if baseline_period.last_day() >= self.starts_on {
+                if baseline_period.kind() != self.period {
+                    errors.add(
+                        "rule.baseline_period",
+                        format!(
+                            "{baseline_period} is not a {} like the program's periods",
+                            self.period.as_str()
+                        ),
+                    );
+                } else if baseline_period.last_day() >= self.starts_on {
                     errors.add(
                         "rule.baseline_period",
                         format!("{baseline_period} must end before the program starts"),
@@ -317,10 +332,10 @@ impl ProgramTerms {
                 }
                 let mut seen = HashSet::new();
                 for (i, a) in amounts.iter().enumerate() {
-                    if a.amount < Decimal::ZERO {
+                    if a.amount < Decimal::ZERO || a.amount > Decimal::from(MAX_PER_UNIT) {
                         errors.add(
                             format!("rule.amounts[{i}].amount"),
-                            format!("negative amount {}", a.amount),
+                            format!("{} is not from 0 to {MAX_PER_UNIT}", a.amount),
                         );
                     }
                     if a.sku.trim().is_empty() || !seen.insert(a.sku.as_str()) {
@@ -372,11 +387,26 @@ impl Program {
         let today = now.date_naive();
         let from = terms.starts_on;
         let mut errors = ValidationErrors::new();
-        if from <= today {
+        // Sales may be dated up to MAX_AHEAD_DAYS ahead: a version starting later than that
+        // cannot cover a line that accrued already.
+        let first_open = today + chrono::Days::new(MAX_AHEAD_DAYS as u64 + 1);
+        if from < first_open {
             errors.add(
                 "starts_on",
-                format!("a new version takes effect from a future date (after {today}): accrued lines are never re-rated"),
+                format!("a new version takes effect from {first_open} at the earliest: accrued lines are never re-rated"),
             );
+        }
+        // A period never straddles two versions, so its volume, tiers and cap stay whole.
+        for kind in [self.terms.period, terms.period] {
+            if Period::containing(kind, from).first_day() != from {
+                errors.add(
+                    "starts_on",
+                    format!(
+                        "{from} is not the first day of a {}: a period is never split between versions",
+                        kind.as_str()
+                    ),
+                );
+            }
         }
         if from <= self.terms.starts_on || from > self.terms.ends_on {
             errors.add(
@@ -426,22 +456,30 @@ impl Program {
                 e.transaction_types.contains(&line.transaction_type)
             };
         let currency_ok = t.rule.basis() == Basis::Units || line.unit_price.currency == t.currency;
-        partner_ok && sku_ok && type_ok && currency_ok && self.contribution(line).is_some()
+        partner_ok && sku_ok && type_ok && currency_ok && self.covers(line)
     }
 
-    /// What `line` adds to the period's volume: revenue, units, or (for a spiff) the spiff
-    /// value. `None` when the rule does not cover the line at all (a SKU without a spiff).
+    /// Whether the rule covers the line at all (a spiff covers only its named SKUs).
+    pub fn covers(&self, line: &PosLine) -> bool {
+        match &self.terms.rule {
+            Rule::UnitSpiff { amounts } => amounts.iter().any(|a| a.sku == line.sku),
+            _ => true,
+        }
+    }
+
+    /// What a covered `line` adds to the period's volume: revenue, units, or (for a spiff) the
+    /// spiff value. `None` only when the amount is beyond exact decimal range.
     pub fn contribution(&self, line: &PosLine) -> Option<Decimal> {
         let units = Decimal::from(line.quantity);
         match &self.terms.rule {
             Rule::UnitSpiff { amounts } => amounts
                 .iter()
                 .find(|a| a.sku == line.sku)
-                .map(|a| a.amount * units),
-            rule => Some(match rule.basis() {
-                Basis::Units => units,
-                Basis::Revenue => line.unit_price.amount * units,
-            }),
+                .and_then(|a| a.amount.checked_mul(units)),
+            rule => match rule.basis() {
+                Basis::Units => Some(units),
+                Basis::Revenue => line.unit_price.amount.checked_mul(units),
+            },
         }
     }
 

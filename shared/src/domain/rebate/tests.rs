@@ -72,7 +72,7 @@ fn run(program: &Program, volumes: &[&str]) -> (GroupFigures, Vec<EntryDraft>) {
     let mut state = GroupFigures::default();
     let mut all = Vec::new();
     for v in volumes {
-        let (next, entries) = accrue(program, &partner(), &state, dec(v), 1);
+        let (next, entries) = accrue(program, &partner(), &state, dec(v), 1).unwrap();
         state = next;
         all.extend(entries);
     }
@@ -342,6 +342,26 @@ fn bad_programs_are_refused_naming_the_fault() {
         late_baseline,
         ["rule.baseline_period: 2026-Q1 must end before the program starts"]
     );
+    let quarterly_baseline = faults(
+        serde_json::json!({"type": "growth_rebate", "basis": "units", "rate": "1",
+            "baseline_period": "2025-06", "baselines": []}),
+        |_| {},
+    );
+    assert_eq!(
+        quarterly_baseline,
+        ["rule.baseline_period: 2025-06 is not a quarter like the program's periods"]
+    );
+    let beyond = faults(
+        serde_json::json!({"type": "unit_spiff", "amounts": [{"sku": "A", "amount": "1000001"}]}),
+        |t| t.cap = Some(dec("1000000000000001")),
+    );
+    assert_eq!(
+        beyond,
+        [
+            "cap: must be positive and at most 10^15",
+            "rule.amounts[0].amount: 1000001 is not from 0 to 1000000"
+        ]
+    );
     let unknown_currency = serde_json::from_value::<ProgramTerms>(serde_json::json!({
         "name": "x", "currency": "XYZ", "starts_on": "2026-01-01", "ends_on": "2026-12-31",
         "period": "month", "rule": {"type": "percent_of_revenue", "rate": "0.01"}
@@ -364,8 +384,35 @@ fn a_new_version_starts_in_the_future_and_ends_the_old_one() {
     assert_eq!(ended.terms.ends_on, day("2026-06-30"));
     assert_eq!((next.version, next.id.clone()), (2, p.id.clone()));
     t.starts_on = day("2026-04-01");
-    let past = p.next_version(t, "admin", now).unwrap_err();
-    assert!(past.0[0].message.contains("future date"), "{past:?}");
+    let past = p.next_version(t.clone(), "admin", now).unwrap_err();
+    assert!(past.0[0].message.contains("at the earliest"), "{past:?}");
+    // Sales may be dated a day ahead: tomorrow is too early as well.
+    t.starts_on = day("2026-05-02");
+    let tomorrow = p.next_version(t.clone(), "admin", now).unwrap_err();
+    assert!(
+        tomorrow.0[0]
+            .message
+            .contains("from 2026-05-03 at the earliest"),
+        "{tomorrow:?}"
+    );
+    t.starts_on = day("2026-08-01");
+    let mid = p.next_version(t, "admin", now).unwrap_err();
+    assert_eq!(
+        mid.0[0].message,
+        "2026-08-01 is not the first day of a quarter: a period is never split between versions"
+    );
+}
+
+#[test]
+fn amounts_beyond_range_are_an_error_not_a_panic() {
+    let p = program(serde_json::json!({"type": "percent_of_revenue", "rate": "1"}));
+    let huge = Decimal::MAX - Decimal::ONE;
+    let (state, _) = accrue(&p, &partner(), &GroupFigures::default(), huge, 1).unwrap();
+    assert!(accrue(&p, &partner(), &state, huge, 1).is_err());
+    let mut forged = line("NW-1", 1_000_000, "1");
+    forged.unit_price.amount = Decimal::MAX;
+    let err = group_lines(std::slice::from_ref(&p), [&forged], |_| None).unwrap_err();
+    assert!(err.to_string().contains("invoice INV-1 line 1"), "{err}");
 }
 
 // Property: for random lines, any order, any redelivery and any split into batches, the ledger
@@ -454,7 +501,7 @@ proptest! {
                 continue; // the store's idempotency marker refuses a delivered batch again
             }
             let volume: Decimal = batch.iter().sum();
-            let (next, entries) = accrue(&program, &partner(), &state, volume, batch.len() as u64);
+            let (next, entries) = accrue(&program, &partner(), &state, volume, batch.len() as u64).unwrap();
             for e in &entries {
                 prop_assert!(e.amount.scale() <= 2 || e.amount.normalize().scale() <= 2, "{e:?}");
                 ledger += e.amount;
@@ -462,7 +509,7 @@ proptest! {
             state = next;
         }
         let whole: Decimal = contributions.iter().sum();
-        let (once, _) = accrue(&program, &partner(), &GroupFigures::default(), whole, contributions.len() as u64);
+        let (once, _) = accrue(&program, &partner(), &GroupFigures::default(), whole, contributions.len() as u64).unwrap();
         prop_assert_eq!(state.accrued, once.accrued);
         prop_assert_eq!(state.earned, once.earned);
         prop_assert_eq!(ledger, once.accrued);
