@@ -204,6 +204,19 @@ pub fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Vec<u
     }
 }
 
+/// True when a transaction was cancelled because another one on the same items was in flight:
+/// the same write may succeed once it is recomputed from a fresh read.
+pub fn is_transaction_conflict<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .any(|reason| reason.code() == Some("TransactionConflict")),
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
+        _ => false,
+    }
+}
+
 /// Error codes after which the same request may succeed.
 const TRANSIENT_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",

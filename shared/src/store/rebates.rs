@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attr::{self, Item, Reader};
 use super::keys::{PK, SK};
-use super::{DynamoStore, StoreError, failed_conditions, sdk_error};
+use super::{DynamoStore, StoreError, failed_conditions, is_transaction_conflict, sdk_error};
 use crate::domain::rebate::{EntryDraft, GroupFigures, GroupKey, Period, Program};
 use crate::domain::{Currency, PartnerId, ProgramId};
 
@@ -474,21 +474,4 @@ fn split_program_key(rest: &str, sk: &str) -> Result<(ProgramId, u32), StoreErro
         id.parse().map_err(|_| corrupt())?,
         version.parse().map_err(|_| corrupt())?,
     ))
-}
-
-fn is_transaction_conflict<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-            .cancellation_reasons()
-            .iter()
-            .any(|reason| reason.code() == Some("TransactionConflict")),
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
-        _ => false,
-    }
 }
