@@ -93,6 +93,44 @@ typed_id!(
     "prg"
 );
 
+typed_id!(
+    /// A marketing fund (MDF allocated to a partner, or a co-op fund credited by accrual).
+    FundId,
+    "fund",
+    "fnd"
+);
+
+typed_id!(
+    /// A partner's claim against a fund.
+    ClaimId,
+    "claim",
+    "clm"
+);
+
+typed_id!(
+    /// A request for MDF pre-approval.
+    MdfRequestId,
+    "MDF request",
+    "mdf"
+);
+
+impl FundId {
+    /// The co-op fund of one partner, program version and period: the same seed always names
+    /// the same fund, so accrual can credit it without looking it up first.
+    pub fn derived(seed: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(seed.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        let ulid = ulid::Ulid(u128::from_be_bytes(bytes));
+        Self(format!(
+            "{}_{}",
+            Self::PREFIX,
+            ulid.to_string().to_lowercase()
+        ))
+    }
+}
+
 /// The public half of an API key: names the key in listings and revocations, grants nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -1,6 +1,7 @@
 //! Pure business rules and types: no AWS, no I/O, no async.
 
 pub mod access;
+pub mod claim;
 pub mod deal;
 pub mod ids;
 pub mod money;
@@ -10,7 +11,7 @@ pub mod rebate;
 pub mod validation;
 
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
-pub use ids::{DealId, KeyId, PartnerId, ProgramId};
+pub use ids::{ClaimId, DealId, FundId, KeyId, MdfRequestId, PartnerId, ProgramId};
 pub use money::{Currency, Money};
 pub use partner::{Partner, PartnerKind, PartnerStatus};
 pub use validation::{FieldError, ValidationErrors};
