@@ -37,7 +37,7 @@ mod tests {
     use tributary::domain::pos::{FileId, PosLine, TransactionType};
     use tributary::domain::rebate::{Period, Program, ProgramTerms};
     use tributary::domain::{Money, PartnerId, PartnerStatus};
-    use tributary::store::DynamoStore;
+    use tributary::store::{Claims, DynamoStore, co_op_fund_id};
     use tributary::testing;
 
     use super::*;
@@ -294,6 +294,35 @@ mod tests {
             .unwrap()
             .checked_add_days(Days::new(180));
         assert_eq!(q2.groups[0].fund_expires_on, expires);
+        // The partner's co-op fund for the period is credited in the same transaction.
+        let key = tributary::domain::rebate::GroupKey {
+            partner: partner.clone(),
+            program: q2.groups[0].program_id.clone(),
+            version: 1,
+            period: "2026-Q2".parse().unwrap(),
+        };
+        let fund = store
+            .get_fund(&co_op_fund_id(&key))
+            .await
+            .unwrap()
+            .expect("a co-op fund");
+        assert_eq!(
+            (fund.allocated, fund.available, fund.reserved),
+            (dec("30"), dec("30"), dec("0"))
+        );
+        assert_eq!(
+            (fund.partner_id, Some(fund.expires_on)),
+            (partner.clone(), expires)
+        );
+        service
+            .handle(
+                &message("late", vec![line(&partner, "I1", 10, "100")]),
+                now(&today.to_string()),
+            )
+            .await
+            .unwrap();
+        let again = store.get_fund(&co_op_fund_id(&key)).await.unwrap().unwrap();
+        assert_eq!(again.allocated, dec("30"), "a redelivery credits nothing");
     }
 
     #[tokio::test]

@@ -64,6 +64,7 @@ mod api_keys;
 pub mod attr;
 mod batch;
 mod catalog;
+mod claims;
 mod deals;
 mod partners;
 mod pos;
@@ -76,12 +77,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 pub use api_keys::ApiKeys;
 pub use batch::WriteCost;
 pub use catalog::Catalog;
+pub use claims::{ClaimTransition, Claims, DuplicateMove, FundMove, TransitionOutcome};
 pub use deals::{DealPage, DealQuery, Deals};
 pub use partners::Partners;
 pub use pos::{FilePage, FirstReport, HeldLine, PosStore, StoredLine};
 pub use rebates::{
     GroupView, GroupWrite, LedgerEntry, PeriodLedger, ProgramTotal, Rebates, StoredGroup,
-    WriteOutcome,
+    WriteOutcome, co_op_fund_id,
 };
 
 /// The names of the table's key attributes and index, in one place.

@@ -13,7 +13,7 @@ use super::attr::{self, Item, Reader};
 use super::keys::{PK, SK};
 use super::{DynamoStore, StoreError, failed_conditions, is_transaction_conflict, sdk_error};
 use crate::domain::rebate::{EntryDraft, GroupFigures, GroupKey, Period, Program};
-use crate::domain::{Currency, PartnerId, ProgramId};
+use crate::domain::{Currency, FundId, PartnerId, ProgramId};
 
 /// A group's figures as stored, with the revision its next write is conditional on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -380,6 +380,9 @@ impl Rebates for DynamoStore {
                 .build()
                 .map_err(build)?;
             items.push(TransactWriteItem::builder().update(total).build());
+            if let Some(expires) = write.fund_expires_on {
+                items.push(co_op_credit(&self.table, key, program, expires, sum)?);
+            }
         }
         for (i, entry) in write.entries.iter().enumerate() {
             let sk = format!(
@@ -473,5 +476,54 @@ fn split_program_key(rest: &str, sk: &str) -> Result<(ProgramId, u32), StoreErro
     Ok((
         id.parse().map_err(|_| corrupt())?,
         version.parse().map_err(|_| corrupt())?,
+    ))
+}
+
+/// The co-op fund of a group, credited with what the group accrued: created on the first
+/// credit, with the period's first day to its expiry as the window for activities.
+fn co_op_credit(
+    table: &str,
+    key: &GroupKey,
+    program: &Program,
+    expires: NaiveDate,
+    amount: Decimal,
+) -> Result<TransactWriteItem, StoreError> {
+    let fund = co_op_fund_id(key);
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(super::claims::fund_key(&fund)))
+        .update_expression(
+            "SET partner_id = :partner, kind = :kind, fund_name = :name, currency = :currency, \
+             starts_on = :starts, ends_on = :expires, expires_on = :expires, \
+             reserved = if_not_exists(reserved, :zero), paid = if_not_exists(paid, :zero), \
+             gsi1pk = :gsi1pk, gsi1sk = :gsi1sk \
+             ADD allocated :amount, available :amount",
+        )
+        .expression_attribute_values(":partner", attr::s(key.partner.as_str()))
+        .expression_attribute_values(":kind", attr::s("co_op"))
+        .expression_attribute_values(
+            ":name",
+            attr::s(format!("{} {}", program.terms.name, key.period)),
+        )
+        .expression_attribute_values(":currency", attr::s(program.terms.currency.code()))
+        .expression_attribute_values(":starts", attr::s(key.period.first_day().to_string()))
+        .expression_attribute_values(":expires", attr::s(expires.to_string()))
+        .expression_attribute_values(":zero", attr::n(0))
+        .expression_attribute_values(
+            ":gsi1pk",
+            attr::s(super::claims::partner_funds_pk(&key.partner)),
+        )
+        .expression_attribute_values(":gsi1sk", attr::s(fund.as_str()))
+        .expression_attribute_values(":amount", attr::n(amount))
+        .build()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The co-op fund a co-op program's group credits.
+pub fn co_op_fund_id(key: &GroupKey) -> FundId {
+    FundId::derived(&format!(
+        "co-op/{}/{}/v{}/{}",
+        key.partner, key.program, key.version, key.period
     ))
 }
