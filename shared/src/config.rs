@@ -54,6 +54,27 @@ where
     }
 }
 
+/// Parses an amount written `"<amount> <currency>"` ("10000 USD") from variable `name`.
+pub fn parse_money(name: &'static str, text: &str) -> Result<crate::domain::Money, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name,
+        value: text.to_string(),
+        reason,
+    };
+    let (amount, currency) = text
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| invalid(String::from("expected \"<amount> <currency>\"")))?;
+    crate::domain::Money::parse(amount, currency.trim()).map_err(|e| invalid(e.to_string()))
+}
+
+/// An optional `"<amount> <currency>"` variable; empty or absent is `None`.
+pub fn optional_money(name: &'static str) -> Result<Option<crate::domain::Money>, ConfigError> {
+    optional::<String>(name)?
+        .map(|text| parse_money(name, &text))
+        .transpose()
+}
+
 /// The settings every function shares.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {

@@ -373,6 +373,46 @@ pub async fn pos_service(chunk_lines: usize) -> PosFixture {
     }
 }
 
+/// A claim service over a fresh table, documents bucket and queues, with one active reseller.
+/// Claims below 1,000 USD are approved automatically; above 5,000 USD they need pre-approval.
+pub async fn claim_service() -> (
+    crate::workflow::claims::ClaimService,
+    crate::domain::Partner,
+) {
+    use crate::domain::claim::ClaimPolicy;
+    use crate::workflow::claims::{ClaimService, ClaimSettings};
+    let store = table().await;
+    let partner = partner(&store, crate::domain::PartnerStatus::Active).await;
+    let sdk = sdk_config().await;
+    let s3 = crate::aws::s3(&sdk);
+    let bucket = unique_name("docs").to_lowercase().replace('_', "-");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("moto creates the bucket");
+    let sqs = sqs_client().await;
+    let settings = ClaimSettings {
+        policy: ClaimPolicy {
+            deadline_days: 60,
+            auto_approve_below: Some(crate::domain::Money::parse("1000", "USD").unwrap()),
+            preapproval_above: Some(crate::domain::Money::parse("5000", "USD").unwrap()),
+            max_document_bytes: 1 << 20,
+        },
+        documents_bucket: bucket,
+        submitted_queue_url: queue(&sqs, false).await,
+        notifications_queue_url: queue(&sqs, false).await,
+        upload_expiry: std::time::Duration::from_secs(900),
+    };
+    let service = ClaimService {
+        store,
+        s3,
+        publisher: crate::messaging::SqsPublisher::new(sqs),
+        settings,
+    };
+    (service, partner)
+}
+
 /// An API Gateway request for handler tests: `sample` (an events/*.json HTTP event) with the
 /// method, path (and query), JSON body and caller replaced. `pathParameters.id` is the second
 /// path segment, as in `/deals/{id}/...`.

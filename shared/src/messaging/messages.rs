@@ -72,3 +72,37 @@ impl Message for StockReported {
     const TYPE: &'static str = "pos.stock";
     const SCHEMA_VERSION: u32 = 1;
 }
+
+/// A claim was submitted and waits for validation (claim-upload → claim-submitted queue →
+/// claim-validate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimSubmitted {
+    pub claim_id: crate::domain::ClaimId,
+}
+
+impl Message for ClaimSubmitted {
+    const TYPE: &'static str = "claim.submitted";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Something happened to a claim that its partner, subscribers and the vendor's ERP hear about
+/// (→ notifications queue): `claim.approved`, `claim.needs_review`, `claim.rejected`,
+/// `claim.paid` (with the payment reference, for the ERP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimNotification {
+    pub event: String,
+    pub claim_id: crate::domain::ClaimId,
+    pub partner_id: PartnerId,
+    pub fund_id: crate::domain::FundId,
+    pub amount: crate::domain::Money,
+    pub status: crate::domain::claim::ClaimStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejections: Vec<crate::domain::claim::Rejection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_reference: Option<String>,
+}
+
+impl Message for ClaimNotification {
+    const TYPE: &'static str = "claim.notification";
+    const SCHEMA_VERSION: u32 = 1;
+}

@@ -12,7 +12,7 @@ use crate::domain::deal::{
     Action, AutoApprovalPolicy, Deal, DealRequest, DealStatus, HistoryEntry, RejectionReason,
     ReviewOutcome, SweepAction, TransitionError, add_business_days, conflicts, review, transition,
 };
-use crate::domain::{DealId, Money, PartnerId, Principal, Role, ValidationErrors};
+use crate::domain::{DealId, PartnerId, Principal, Role, ValidationErrors};
 use crate::messaging::messages::{DealNotification, DealSubmitted};
 use crate::messaging::{Envelope, PublishError, SqsPublisher};
 use crate::store::{Catalog, DealPage, DealQuery, Deals, DynamoStore, Partners, StoreError};
@@ -37,24 +37,7 @@ impl DealSettings {
     /// `DEAL_REVIEW_SLA_BUSINESS_DAYS` (2), `DEAL_EXPIRY_WARNING_DAYS` (7),
     /// `DEAL_REVIEW_QUEUE_URL`, `NOTIFICATIONS_QUEUE_URL`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let money = |name: &'static str, text: &str| -> Result<Money, ConfigError> {
-            let (amount, currency) =
-                text.trim()
-                    .split_once(' ')
-                    .ok_or_else(|| ConfigError::Invalid {
-                        name,
-                        value: text.to_string(),
-                        reason: String::from("expected \"<amount> <currency>\""),
-                    })?;
-            Money::parse(amount, currency.trim()).map_err(|e| ConfigError::Invalid {
-                name,
-                value: text.to_string(),
-                reason: e.to_string(),
-            })
-        };
-        let default_threshold = config::optional::<String>("DEAL_AUTO_APPROVE_BELOW")?
-            .map(|text| money("DEAL_AUTO_APPROVE_BELOW", &text))
-            .transpose()?;
+        let default_threshold = config::optional_money("DEAL_AUTO_APPROVE_BELOW")?;
         let mut tier_thresholds = Vec::new();
         if let Some(text) = config::optional::<String>("DEAL_AUTO_APPROVE_TIERS")? {
             for part in text.split(';').filter(|p| !p.trim().is_empty()) {
@@ -65,7 +48,7 @@ impl DealSettings {
                 })?;
                 tier_thresholds.push((
                     tier.trim().to_string(),
-                    money("DEAL_AUTO_APPROVE_TIERS", amount)?,
+                    config::parse_money("DEAL_AUTO_APPROVE_TIERS", amount)?,
                 ));
             }
         }

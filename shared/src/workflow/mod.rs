@@ -1,6 +1,7 @@
 //! Workflows: the rules of [`crate::domain`] sequenced with the store ports and messaging, one
 //! module per workflow, shared by the functions that serve its triggers.
 
+pub mod claims;
 pub mod deals;
 pub mod held_lines;
 pub mod pos;
