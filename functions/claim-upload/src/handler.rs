@@ -6,7 +6,10 @@
 //! - `POST /claims` (active partner): a draft and a presigned PUT per proof document;
 //!   `GET /claims` (own; staff `?status=` and/or `?partner=`), `GET /claims/{id}`;
 //! - `POST /claims/{id}/submit` (its partner), `POST /claims/{id}/decision` and
-//!   `POST /claims/{id}/payment` (manager), `GET /claims/{id}/audit`.
+//!   `POST /claims/{id}/payment` (manager), `GET /claims/{id}/audit`;
+//! - `POST /ship-debit/authorizations` (vendor admin), `GET /ship-debit/authorizations` and
+//!   `GET /ship-debit/claims` (a distributor its own; staff `?distributor=`),
+//!   `POST /ship-debit/claims` (a distributor: the POS lines of the sales it claims).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -29,6 +32,16 @@ async fn dispatch(service: &ClaimService, request: &Request) -> Result<Response<
             .map(|p| {
                 p.parse().map_err(|e: tributary::domain::ids::InvalidId| {
                     ValidationErrors::single("partner", e.to_string()).into()
+                })
+            })
+            .transpose()
+    };
+    let distributor_param = || -> Result<Option<PartnerId>, ApiError> {
+        params
+            .first("distributor")
+            .map(|p| {
+                p.parse().map_err(|e: tributary::domain::ids::InvalidId| {
+                    ValidationErrors::single("distributor", e.to_string()).into()
                 })
             })
             .transpose()
@@ -111,6 +124,33 @@ async fn dispatch(service: &ClaimService, request: &Request) -> Result<Response<
                 .pay(&principal, &claim_id(id)?, json_body(request)?)
                 .await?;
             Ok(json(StatusCode::OK, &claim))
+        }
+        (Method::POST, ["ship-debit", "authorizations"]) => {
+            let created = service
+                .create_authorization(&principal, json_body(request)?)
+                .await?;
+            Ok(json(StatusCode::CREATED, &created))
+        }
+        (Method::GET, ["ship-debit", "authorizations"]) => {
+            let list = service
+                .authorizations(&principal, distributor_param()?)
+                .await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "authorizations": list }),
+            ))
+        }
+        (Method::POST, ["ship-debit", "claims"]) => {
+            let claim = service
+                .claim_ship_debit(&principal, json_body(request)?)
+                .await?;
+            Ok(json(StatusCode::CREATED, &claim))
+        }
+        (Method::GET, ["ship-debit", "claims"]) => {
+            let list = service
+                .ship_debit_claims(&principal, distributor_param()?)
+                .await?;
+            Ok(json(StatusCode::OK, &serde_json::json!({ "claims": list })))
         }
         _ => Err(ApiError::NotFound(format!(
             "no route for {} {}",

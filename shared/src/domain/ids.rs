@@ -114,6 +114,13 @@ typed_id!(
     "mdf"
 );
 
+typed_id!(
+    /// A ship-and-debit authorisation: a special cost for one distributor, SKU and end customer.
+    AuthorizationId,
+    "ship and debit authorisation",
+    "sda"
+);
+
 impl FundId {
     /// The co-op fund of one partner, program version and period: the same seed always names
     /// the same fund, so accrual can credit it without looking it up first.

@@ -11,7 +11,9 @@ pub mod rebate;
 pub mod validation;
 
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
-pub use ids::{ClaimId, DealId, FundId, KeyId, MdfRequestId, PartnerId, ProgramId};
+pub use ids::{
+    AuthorizationId, ClaimId, DealId, FundId, KeyId, MdfRequestId, PartnerId, ProgramId,
+};
 pub use money::{Currency, Money};
 pub use partner::{Partner, PartnerKind, PartnerStatus};
 pub use validation::{FieldError, ValidationErrors};

@@ -10,8 +10,10 @@ use rust_decimal::Decimal;
 use super::attr::{self, Item, Reader};
 use super::keys::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 use super::{DynamoStore, StoreError, failed_conditions, is_condition_failure, sdk_error};
+use crate::domain::claim::ship_debit::{Authorization, ShipDebitClaim};
 use crate::domain::claim::{AuditEntry, Claim, ClaimStatus, Fund, FundKind, MdfRequest};
-use crate::domain::{ClaimId, FundId, MdfRequestId, PartnerId};
+use crate::domain::pos::LineKey;
+use crate::domain::{AuthorizationId, ClaimId, FundId, MdfRequestId, PartnerId};
 
 /// Claims listed per request.
 const LIST_LIMIT: i32 = 100;
@@ -52,6 +54,15 @@ pub enum TransitionOutcome {
     ClaimChanged,
     InsufficientFunds,
     Duplicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShipDebitOutcome {
+    Recorded,
+    /// The authorisation has fewer units left than the claim.
+    ExceedsAuthorization,
+    /// One of the claim's POS lines was claimed before.
+    LineClaimed,
 }
 
 pub trait Claims {
@@ -116,6 +127,50 @@ pub trait Claims {
         &self,
         id: &ClaimId,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
+    fn create_authorization(
+        &self,
+        authorization: &Authorization,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The authorisation and the units it has left.
+    fn get_authorization(
+        &self,
+        id: &AuthorizationId,
+    ) -> impl Future<Output = Result<Option<(Authorization, i64)>, StoreError>> + Send;
+
+    fn list_authorizations(
+        &self,
+        distributor: &PartnerId,
+    ) -> impl Future<Output = Result<Vec<(Authorization, i64)>, StoreError>> + Send;
+
+    /// Stores an accepted claim, takes its units from the authorisation (only if that many are
+    /// left) and marks each of its POS lines claimed (only if none was): all or nothing.
+    fn record_ship_debit(
+        &self,
+        claim: &ShipDebitClaim,
+        lines: &[LineKey],
+    ) -> impl Future<Output = Result<ShipDebitOutcome, StoreError>> + Send;
+
+    fn list_ship_debit_claims(
+        &self,
+        distributor: &PartnerId,
+    ) -> impl Future<Output = Result<Vec<ShipDebitClaim>, StoreError>> + Send;
+}
+
+fn authorization_key(id: &AuthorizationId) -> Item {
+    key(format!("SDAUTH#{id}"), "AUTH")
+}
+
+fn read_authorization(item: &Item) -> Result<(Authorization, i64), StoreError> {
+    let r = Reader::new(item);
+    let remaining = r.decimal("remaining_quantity")?;
+    let remaining =
+        i64::try_from(remaining.trunc().mantissa()).map_err(|_| StoreError::Corrupt {
+            key: r.str(PK).unwrap_or_default().to_string(),
+            reason: "remaining_quantity out of range".into(),
+        })?;
+    Ok((r.json("doc")?, remaining))
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -549,6 +604,151 @@ impl Claims for DynamoStore {
             &format!("CLAIM#{id}"),
             Some("AUDIT#"),
             "read a claim's audit",
+        )
+        .await?
+        .iter()
+        .map(|item| Reader::new(item).json("doc"))
+        .collect()
+    }
+
+    async fn create_authorization(&self, authorization: &Authorization) -> Result<(), StoreError> {
+        let mut item = authorization_key(&authorization.id);
+        let doc = serde_json::to_string(authorization)
+            .map_err(|e| StoreError::Backend(format!("authorisation does not serialise: {e}")))?;
+        item.extend([
+            ("doc".to_string(), attr::s(doc)),
+            (
+                "remaining_quantity".to_string(),
+                attr::n(authorization.max_quantity),
+            ),
+            (
+                GSI1_PK.to_string(),
+                attr::s(format!("DIST_SDAUTH#{}", authorization.distributor_id)),
+            ),
+            (GSI1_SK.to_string(), attr::s(authorization.id.as_str())),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| sdk_error("create a ship-and-debit authorisation", e))?;
+        Ok(())
+    }
+
+    async fn get_authorization(
+        &self,
+        id: &AuthorizationId,
+    ) -> Result<Option<(Authorization, i64)>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(authorization_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("read a ship-and-debit authorisation", e))?;
+        output.item.as_ref().map(read_authorization).transpose()
+    }
+
+    async fn list_authorizations(
+        &self,
+        distributor: &PartnerId,
+    ) -> Result<Vec<(Authorization, i64)>, StoreError> {
+        self.by_gsi1(
+            format!("DIST_SDAUTH#{distributor}"),
+            "list ship-and-debit authorisations",
+        )
+        .await?
+        .iter()
+        .map(read_authorization)
+        .collect()
+    }
+
+    async fn record_ship_debit(
+        &self,
+        claim: &ShipDebitClaim,
+        lines: &[LineKey],
+    ) -> Result<ShipDebitOutcome, StoreError> {
+        let mut item = key(format!("SDCLAIM#{}", claim.id), "CLAIM");
+        let doc = serde_json::to_string(claim)
+            .map_err(|e| StoreError::Backend(format!("claim does not serialise: {e}")))?;
+        item.extend([
+            ("doc".to_string(), attr::s(doc)),
+            (
+                GSI1_PK.to_string(),
+                attr::s(format!("DIST_SDCLAIMS#{}", claim.distributor_id)),
+            ),
+            (GSI1_SK.to_string(), attr::s(claim.id.as_str())),
+        ]);
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(build(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(build(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(authorization_key(&claim.authorization_id)))
+                        .update_expression("SET remaining_quantity = remaining_quantity - :q")
+                        .condition_expression("remaining_quantity >= :q")
+                        .expression_attribute_values(":q", attr::n(claim.quantity))
+                        .build(),
+                )?)
+                .build(),
+        ];
+        for line in lines {
+            let mut item = key(format!("SDLINE#{}#{}", line.partition, line.item), "SDLINE");
+            item.insert("claim_id".into(), attr::s(claim.id.as_str()));
+            items.push(
+                TransactWriteItem::builder()
+                    .put(build(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ShipDebitOutcome::Recorded),
+            Err(err) => {
+                let failed = failed_conditions(&err);
+                if failed.contains(&1) {
+                    Ok(ShipDebitOutcome::ExceedsAuthorization)
+                } else if failed.iter().any(|i| *i >= 2) {
+                    Ok(ShipDebitOutcome::LineClaimed)
+                } else {
+                    Err(sdk_error("record a ship-and-debit claim", err))
+                }
+            }
+        }
+    }
+
+    async fn list_ship_debit_claims(
+        &self,
+        distributor: &PartnerId,
+    ) -> Result<Vec<ShipDebitClaim>, StoreError> {
+        self.by_gsi1(
+            format!("DIST_SDCLAIMS#{distributor}"),
+            "list ship-and-debit claims",
         )
         .await?
         .iter()

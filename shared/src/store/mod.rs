@@ -77,7 +77,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 pub use api_keys::ApiKeys;
 pub use batch::WriteCost;
 pub use catalog::Catalog;
-pub use claims::{ClaimTransition, Claims, DuplicateMove, FundMove, TransitionOutcome};
+pub use claims::{
+    ClaimTransition, Claims, DuplicateMove, FundMove, ShipDebitOutcome, TransitionOutcome,
+};
 pub use deals::{DealPage, DealQuery, Deals};
 pub use partners::Partners;
 pub use pos::{FilePage, FirstReport, HeldLine, PosStore, StoredLine};

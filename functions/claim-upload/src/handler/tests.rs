@@ -609,3 +609,204 @@ async fn co_op_funds_credited_by_accrual_are_listed_with_their_balance() {
         .await;
     assert!(staff.is_err(), "vendor staff name the partner");
 }
+
+#[tokio::test]
+async fn ship_and_debit_is_paid_on_what_the_pos_reports_within_the_authorisation() {
+    use tributary::domain::pos::{PosLine, TransactionType};
+    use tributary::domain::{Money, PartnerKind};
+    use tributary::store::{Partners, PosStore, StoredLine};
+
+    let (service, reseller) = testing::claim_service().await;
+    let distributor = Partner::new(
+        "Fabrikam",
+        PartnerKind::Distributor,
+        "US",
+        PartnerStatus::Active,
+        Utc::now(),
+    )
+    .unwrap();
+    service.store.create_partner(&distributor).await.unwrap();
+    let other = Partner::new(
+        "Litware",
+        PartnerKind::Distributor,
+        "US",
+        PartnerStatus::Active,
+        Utc::now(),
+    )
+    .unwrap();
+    service.store.create_partner(&other).await.unwrap();
+    let line = |invoice: &str, quantity: i64, kind: TransactionType| PosLine {
+        distributor: distributor.id.clone(),
+        reseller_id: Some(reseller.id.clone()),
+        reseller_name: None,
+        end_customer_name: Some("Contoso Hospital".into()),
+        end_customer_country: None,
+        sku: "SEC-FW-500".into(),
+        quantity,
+        unit_price: Money::parse("900", "USD").unwrap(),
+        invoice_number: invoice.into(),
+        line_number: "1".into(),
+        invoice_date: today(),
+        transaction_type: kind,
+        held: false,
+    };
+    let stored: Vec<StoredLine> = [
+        line("A", 3, TransactionType::ShipAndDebit),
+        line("B", 4, TransactionType::ShipAndDebit),
+        line("C", 5, TransactionType::ShipAndDebit),
+        line("D", 1, TransactionType::StockSale),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, l)| StoredLine {
+        key: l.key(),
+        file: tributary::domain::pos::FileId::of_object("b", "k", "v"),
+        row: i as u64 + 2,
+        line: serde_json::to_string(l).unwrap(),
+        held: None,
+    })
+    .collect();
+    service.store.put_lines(stored, 1).await.unwrap();
+
+    let authorization = serde_json::json!({
+        "distributor_id": distributor.id, "sku": "SEC-FW-500", "end_customer": "Contoso Hospital, Inc.",
+        "book_cost": {"amount": "1000.00", "currency": "USD"}, "authorized_cost": {"amount": "820.00", "currency": "USD"},
+        "max_quantity": 10, "starts_on": today().checked_sub_days(Days::new(30)).unwrap(),
+        "ends_on": today().checked_add_days(Days::new(30)).unwrap()});
+    let (status, created) = call(
+        &service,
+        "POST",
+        "/ship-debit/authorizations",
+        Some(authorization.clone()),
+        "vendor_admin",
+        "ada",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let auth = created["id"].as_str().unwrap();
+    let mut reversed = authorization.clone();
+    reversed["authorized_cost"]["amount"] = "1200".into();
+    let (status, _) = call(
+        &service,
+        "POST",
+        "/ship-debit/authorizations",
+        Some(reversed),
+        "vendor_admin",
+        "ada",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let claim = |invoices: &[&str]| serde_json::json!({"authorization_id": auth, "lines": invoices.iter().map(|i| serde_json::json!({"invoice_number": i, "line_number": "1"})).collect::<Vec<_>>()});
+    let who = distributor.id.as_str();
+    let (status, accepted) = call(
+        &service,
+        "POST",
+        "/ship-debit/claims",
+        Some(claim(&["A", "B"])),
+        "distributor",
+        who,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{accepted}");
+    // (1,000.00 - 820.00) x 7 units, recomputed from the POS lines.
+    assert_eq!(
+        (
+            accepted["quantity"].clone(),
+            accepted["debit"]["amount"].clone()
+        ),
+        (7.into(), "1260.00".into())
+    );
+
+    let (status, _) = call(
+        &service,
+        "POST",
+        "/ship-debit/claims",
+        Some(claim(&["A"])),
+        "distributor",
+        who,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a POS line is claimed once");
+    let (status, problem) = call(
+        &service,
+        "POST",
+        "/ship-debit/claims",
+        Some(claim(&["C"])),
+        "distributor",
+        who,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem
+            .to_string()
+            .contains("5 units exceed the 3 the authorisation has left"),
+        "{problem}"
+    );
+    let (status, problem) = call(
+        &service,
+        "POST",
+        "/ship-debit/claims",
+        Some(claim(&["D", "Z"])),
+        "distributor",
+        who,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem.to_string().contains("reported as stock_sale"),
+        "{problem}"
+    );
+    assert!(
+        problem
+            .to_string()
+            .contains("no POS line of yours reports invoice Z line 1"),
+        "{problem}"
+    );
+    let (status, _) = call(
+        &service,
+        "POST",
+        "/ship-debit/claims",
+        Some(claim(&["C"])),
+        "distributor",
+        other.id.as_str(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another distributor's authorisation"
+    );
+    let (status, _) = call(
+        &service,
+        "POST",
+        "/ship-debit/claims",
+        Some(claim(&["C"])),
+        "partner",
+        reseller.id.as_str(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (_, listed) = call(
+        &service,
+        "GET",
+        "/ship-debit/authorizations",
+        None,
+        "distributor",
+        who,
+    )
+    .await;
+    assert_eq!(listed["authorizations"][0]["remaining_quantity"], 3);
+    let (_, claims) = call(
+        &service,
+        "GET",
+        &format!("/ship-debit/claims?distributor={}", distributor.id),
+        None,
+        "channel_manager",
+        "mia",
+    )
+    .await;
+    assert_eq!(claims["claims"].as_array().unwrap().len(), 1);
+}

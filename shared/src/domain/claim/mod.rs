@@ -583,5 +583,7 @@ pub fn routing(claim: &Claim, policy: &ClaimPolicy) -> ClaimStatus {
     }
 }
 
+pub mod ship_debit;
+
 #[cfg(test)]
 mod tests;

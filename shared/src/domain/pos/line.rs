@@ -146,9 +146,16 @@ impl PosLine {
     }
 
     pub fn key(&self) -> LineKey {
-        LineKey {
-            partition: format!("POSLINE#{}#{}", self.distributor, self.invoice_number),
-            item: format!("LINE#{}", self.line_number),
+        LineKey::sale(&self.distributor, &self.invoice_number, &self.line_number)
+    }
+}
+
+impl LineKey {
+    /// The key of a distributor's invoice line.
+    pub fn sale(distributor: &PartnerId, invoice_number: &str, line_number: &str) -> Self {
+        Self {
+            partition: format!("POSLINE#{distributor}#{invoice_number}"),
+            item: format!("LINE#{line_number}"),
         }
     }
 }
