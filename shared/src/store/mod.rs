@@ -27,6 +27,14 @@
 //! | `ACCRUAL#<partner>#<period>` | `TOTAL#<program>#v<version>` |  |                | the sum of the entries booked in the period |
 //! | `ACCRUAL#<partner>#<period>` | `ENTRY#<time>#<program>#v<version>#<period>#<message>#<n>` | | | one ledger entry (append-only) |
 //! | `ACCAPPLIED#<partner>#<program>#v<version>#<period>` | `MSG#<message id>` | |   | a sales message was applied to the group (idempotency marker) |
+//! | `FUND#<fund id>`       | `FUND`        | `PARTNER_FUNDS#<partner>` | `<fund id>` | a fund: window, expiry, `allocated`, `reserved`, `paid`, `available` as numbers |
+//! | `MDFREQ#<request id>`  | `REQUEST`     | `PARTNER_MDF#<partner>` | `<request id>` | an MDF pre-approval request (JSON, version) |
+//! | `CLAIM#<claim id>`     | `CLAIM`       | `PARTNER_CLAIMS#<partner>` | `<claim id>` | a claim (JSON, version; gsi2: `CLAIM_STATUS#<status>` / `<updated>#<claim id>`) |
+//! | `CLAIM#<claim id>`     | `AUDIT#<time>#<version>` |          |                    | one state change of the claim |
+//! | `CLAIMKEY#<hash>`      | `CLAIMKEY`    |                     |                    | the claim holding money for a partner, activity, amount and invoice (duplicates) |
+//! | `SDAUTH#<authorisation id>` | `AUTH`   | `DIST_SDAUTH#<distributor>` | `<id>`   | a ship-and-debit authorisation (JSON) and its `remaining_quantity` |
+//! | `SDCLAIM#<claim id>`   | `CLAIM`       | `DIST_SDCLAIMS#<distributor>` | `<claim id>` | an accepted ship-and-debit claim |
+//! | `SDLINE#<POS line pk>#<sk>` | `SDLINE` |                     |                    | a POS line claimed for ship and debit (once) |
 //!
 //! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
 //! while approved, and its creation time otherwise: the manager's queue and the expiry sweep are
@@ -56,6 +64,18 @@
 //!   (BatchGetItem); apply a message to a group (one transaction: the marker, conditional on
 //!   absence; the figures, conditional on their revision; the booked period's total, `ADD`; the
 //!   entries);
+//! - claim-upload: create a fund (conditional put), list a partner's funds (gsi1); MDF requests
+//!   (conditional on version); create a claim with its first audit line (transaction); list a
+//!   partner's claims (gsi1) or claims in a status (gsi2); a transition (transaction: the claim
+//!   conditional on its version, an audit line, and the fund's balance moved: a reservation
+//!   conditional on `available` covering it; on a rejection the duplicate key released);
+//!   ship and debit: read the named POS lines (BatchGetItem), record a claim (transaction: the
+//!   claim, the authorisation's units conditional on enough left, each line conditional on not
+//!   claimed before);
+//! - claim-validate: read the claim, fund and request; the reserving transition also holds the
+//!   duplicate key (conditional on no other claim holding it);
+//! - rebate-accrue, for co-op programs: the partner's co-op fund credited (`ADD`) in the group's
+//!   transaction;
 //! - rebate-api: create a program (conditional put); add a version (transaction: the latest
 //!   version ended, conditional on nothing superseding it, and the new one); a statement (query
 //!   `ACCRUAL#<partner>#<period>`: figures, totals and entries in one partition).
