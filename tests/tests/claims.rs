@@ -77,9 +77,9 @@ fn a_claim_is_uploaded_validated_and_paid() {
         "POST",
         &format!("/claims/{id}/payment"),
         Some(&manager),
-        Some(&json!({"payment_reference": format!("ERP-{stamp}")})),
+        Some(&json!({"payment_reference": format!("ERP-{stamp}-2")})),
     );
-    assert_eq!(again.status, 409);
+    assert_eq!(again.status, 409, "paid once only");
 
     let funds = stack.request("GET", "/funds", Some(&partner_key));
     let mine = funds.body["funds"]

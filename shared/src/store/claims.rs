@@ -37,6 +37,14 @@ pub enum DuplicateMove {
     Release(String),
 }
 
+/// What a transition does to the MDF request backing the claim: one request backs one claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreApprovalMove {
+    /// Only if no other claim uses the request.
+    Hold(MdfRequestId),
+    Release(MdfRequestId),
+}
+
 /// A claim's new state, written all or nothing with its audit line and effects.
 #[derive(Debug, Clone)]
 pub struct ClaimTransition<'a> {
@@ -45,6 +53,7 @@ pub struct ClaimTransition<'a> {
     pub audit: &'a AuditEntry,
     pub fund: Option<FundMove>,
     pub duplicate: Option<DuplicateMove>,
+    pub pre_approval: Option<PreApprovalMove>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +63,8 @@ pub enum TransitionOutcome {
     ClaimChanged,
     InsufficientFunds,
     Duplicate,
+    /// The MDF request backs another claim already.
+    PreApprovalUsed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,6 +480,7 @@ impl Claims for DynamoStore {
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", GSI2_PK)
                 .expression_attribute_values(":pk", attr::s(format!("CLAIM_STATUS#{status}")))
+                .scan_index_forward(false)
                 .limit(LIST_LIMIT)
                 .send()
                 .await
@@ -576,6 +588,44 @@ impl Claims for DynamoStore {
         }
         let fund_at = transition.fund.map(|_| 2);
         let duplicate_at = transition.duplicate.as_ref().map(|_| items.len() - 1);
+        let claim_id = attr::s(claim.id.as_str());
+        let pre_approval_at = match &transition.pre_approval {
+            Some(PreApprovalMove::Hold(request)) => {
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(build(
+                            Update::builder()
+                                .table_name(&self.table)
+                                .set_key(Some(request_key(request)))
+                                .update_expression("SET claim_id = :claim")
+                                .condition_expression(
+                                    "attribute_exists(pk) AND (attribute_not_exists(claim_id) OR claim_id = :claim)",
+                                )
+                                .expression_attribute_values(":claim", claim_id)
+                                .build(),
+                        )?)
+                        .build(),
+                );
+                Some(items.len() - 1)
+            }
+            Some(PreApprovalMove::Release(request)) => {
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(build(
+                            Update::builder()
+                                .table_name(&self.table)
+                                .set_key(Some(request_key(request)))
+                                .update_expression("REMOVE claim_id")
+                                .condition_expression("claim_id = :claim")
+                                .expression_attribute_values(":claim", claim_id)
+                                .build(),
+                        )?)
+                        .build(),
+                );
+                None
+            }
+            None => None,
+        };
         let result = self
             .client
             .transact_write_items()
@@ -592,6 +642,8 @@ impl Claims for DynamoStore {
                     Ok(TransitionOutcome::InsufficientFunds)
                 } else if duplicate_at.is_some_and(|i| failed.contains(&i)) {
                     Ok(TransitionOutcome::Duplicate)
+                } else if pre_approval_at.is_some_and(|i| failed.contains(&i)) {
+                    Ok(TransitionOutcome::PreApprovalUsed)
                 } else {
                     Err(sdk_error("change a claim", err))
                 }

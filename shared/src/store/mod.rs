@@ -98,7 +98,8 @@ pub use api_keys::ApiKeys;
 pub use batch::WriteCost;
 pub use catalog::Catalog;
 pub use claims::{
-    ClaimTransition, Claims, DuplicateMove, FundMove, ShipDebitOutcome, TransitionOutcome,
+    ClaimTransition, Claims, DuplicateMove, FundMove, PreApprovalMove, ShipDebitOutcome,
+    TransitionOutcome,
 };
 pub use deals::{DealPage, DealQuery, Deals};
 pub use partners::Partners;

@@ -25,7 +25,7 @@ use crate::messaging::messages::{ClaimNotification, ClaimSubmitted};
 use crate::messaging::{Envelope, PublishError, SqsPublisher};
 use crate::store::{
     ClaimTransition, Claims, DuplicateMove, DynamoStore, FundMove, Partners, PosStore,
-    ShipDebitOutcome, StoreError, TransitionOutcome,
+    PreApprovalMove, ShipDebitOutcome, StoreError, TransitionOutcome,
 };
 
 #[derive(Debug, Clone)]
@@ -155,11 +155,28 @@ fn require(principal: &Principal, allowed: &[Role], what: &str) -> Result<(), Cl
     if allowed.contains(&principal.role) {
         Ok(())
     } else {
-        Err(ClaimError::Forbidden(format!("{what} is for {allowed:?}")))
+        let roles: Vec<&str> = allowed.iter().map(Role::as_str).collect();
+        Err(ClaimError::Forbidden(format!(
+            "{what} is for {}",
+            roles.join(" or ")
+        )))
     }
 }
 
 const MANAGERS: [Role; 2] = [Role::ChannelManager, Role::VendorAdmin];
+
+/// A manager's reason for a rejection: stated, and of a size a record can hold.
+fn rejection_reason(reason: &str) -> Result<String, ClaimError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(ValidationErrors::single(
+            "reason",
+            "a rejection states its reason (1 to 1000 characters)",
+        )
+        .into());
+    }
+    Ok(reason.to_string())
+}
 
 impl ClaimService {
     pub async fn from_env() -> Result<Self, ConfigError> {
@@ -282,13 +299,13 @@ impl ClaimService {
             .ok_or_else(|| ClaimError::NotFound(format!("MDF request {id}")))?;
         if request.status != MdfStatus::Pending {
             return Err(ClaimError::Conflict(format!(
-                "MDF request {id} is already {:?}",
-                request.status
+                "MDF request {id} was decided already ({})",
+                serde_json::to_value(request.status).unwrap_or_default()
             )));
         }
         let (status, reason) = match decision {
             Decision::Approve => (MdfStatus::Approved, None),
-            Decision::Reject { reason } => (MdfStatus::Rejected, Some(reason)),
+            Decision::Reject { reason } => (MdfStatus::Rejected, Some(rejection_reason(&reason)?)),
         };
         request.status = status;
         request.reason = reason;
@@ -424,6 +441,7 @@ impl ClaimService {
                         audit: &audit,
                         fund: None,
                         duplicate: None,
+                        pre_approval: None,
                     })
                     .await?;
                 if outcome != TransitionOutcome::Done {
@@ -524,6 +542,7 @@ impl ClaimService {
                     audit: &audit,
                     fund: Some(FundMove::Reserve(claim.amount.amount)),
                     duplicate: Some(DuplicateMove::Hold(claim.duplicate_key())),
+                    pre_approval: claim.mdf_request_id.clone().map(PreApprovalMove::Hold),
                 })
                 .await?;
             match outcome {
@@ -542,6 +561,10 @@ impl ClaimService {
                 TransitionOutcome::Duplicate => rejections.push(Rejection::new(
                     RejectionCode::Duplicate,
                     "another claim of this partner has the same activity, amount and invoice",
+                )),
+                TransitionOutcome::PreApprovalUsed => rejections.push(Rejection::new(
+                    RejectionCode::PreApprovalRequired,
+                    "the MDF request backs another claim already",
                 )),
             }
         }
@@ -566,6 +589,7 @@ impl ClaimService {
                 audit: &audit,
                 fund: None,
                 duplicate: None,
+                pre_approval: None,
             })
             .await?;
         if outcome == TransitionOutcome::Done {
@@ -613,8 +637,8 @@ impl ClaimService {
             )));
         }
         let now = Utc::now();
-        let (to, reason, fund, duplicate) = match decision {
-            Decision::Approve => (ClaimStatus::Approved, None, None, None),
+        let (to, reason, fund, duplicate, pre_approval) = match decision {
+            Decision::Approve => (ClaimStatus::Approved, None, None, None, None),
             Decision::Reject { reason } => {
                 if reason.trim().is_empty() {
                     return Err(ValidationErrors::single(
@@ -630,6 +654,7 @@ impl ClaimService {
                     Some(reason),
                     Some(FundMove::Release(claim.amount.amount)),
                     Some(DuplicateMove::Release(claim.duplicate_key())),
+                    claim.mdf_request_id.clone().map(PreApprovalMove::Release),
                 )
             }
         };
@@ -641,6 +666,7 @@ impl ClaimService {
                 audit: &audit,
                 fund,
                 duplicate,
+                pre_approval,
             })
             .await?
         {
@@ -654,7 +680,8 @@ impl ClaimService {
         }
     }
 
-    /// Approved → paid: the reserved amount becomes paid, once; the ERP hears of it.
+    /// Approved → paid: the reserved amount becomes paid, once; the ERP hears of it. The same
+    /// payment recorded again changes nothing; another payment of a paid claim is a conflict.
     pub async fn pay(
         &self,
         principal: &Principal,
@@ -669,6 +696,14 @@ impl ClaimService {
             );
         }
         let mut claim = self.claim(principal, id).await?;
+        if claim.status == ClaimStatus::Paid
+            && claim.payment_reference.as_deref() == Some(reference.as_str())
+        {
+            // The same payment recorded again: nothing moves; the ERP hears of it again (same
+            // message id), in case the first message was lost.
+            self.notify(&claim).await;
+            return Ok(claim);
+        }
         if claim.status != ClaimStatus::Approved {
             return Err(ClaimError::Conflict(format!(
                 "claim {id} is {}: only an approved claim is paid",
@@ -691,6 +726,7 @@ impl ClaimService {
                 audit: &audit,
                 fund: Some(FundMove::Pay(claim.amount.amount)),
                 duplicate: None,
+                pre_approval: None,
             })
             .await?
         {
@@ -780,6 +816,7 @@ impl ClaimService {
             ));
         }
         let distributor = self.distributor_scope(principal, None)?;
+        request.check_shape()?;
         let (authorization, remaining) = match self
             .store
             .get_authorization(&request.authorization_id)

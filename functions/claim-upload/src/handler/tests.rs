@@ -333,7 +333,22 @@ async fn a_resubmitted_claim_is_validated_once_and_paid_once() {
         (status, claim["status"].clone()),
         (StatusCode::OK, "paid".into())
     );
-    let (status, _) = call(&service, "POST", &pay, Some(body), "channel_manager", "mia").await;
+    let (status, again) = call(&service, "POST", &pay, Some(body), "channel_manager", "mia").await;
+    assert_eq!(
+        (status, again["version"].clone()),
+        (StatusCode::OK, claim["version"].clone()),
+        "the same payment again changes nothing"
+    );
+    let other = serde_json::json!({"payment_reference": "ERP-78"});
+    let (status, _) = call(
+        &service,
+        "POST",
+        &pay,
+        Some(other),
+        "channel_manager",
+        "mia",
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "paid once only");
     let fund = service
         .store
@@ -572,10 +587,22 @@ async fn inactive_partners_cannot_claim_and_large_claims_use_an_approved_request
     );
     let mut body = claim_body(&fund_id, "6500", "BIG-1");
     body["mdf_request_id"] = request_id.into();
-    let id = submitted(&service, &partner, body, Some("application/pdf")).await;
+    let id = submitted(&service, &partner, body.clone(), Some("application/pdf")).await;
     assert_eq!(
         service.validate(&id).await.unwrap(),
         Some(ClaimStatus::NeedsReview)
+    );
+    // One approved request backs one claim.
+    body["invoice_number"] = "BIG-2".into();
+    let second = submitted(&service, &partner, body, Some("application/pdf")).await;
+    assert_eq!(
+        service.validate(&second).await.unwrap(),
+        Some(ClaimStatus::Rejected)
+    );
+    let claim = service.store.get_claim(&second).await.unwrap().unwrap();
+    assert_eq!(
+        claim.rejections[0].detail,
+        "the MDF request backs another claim already"
     );
 }
 

@@ -556,12 +556,14 @@ pub fn check_claim(
                 && r.fund_id == claim.fund_id
                 && r.requested.currency == claim.amount.currency
                 && claim.amount.amount <= r.requested.amount
+                && r.starts_on <= claim.activity_starts_on
+                && claim.activity_ends_on <= r.ends_on
         });
         if !approved {
             found.push(Rejection::new(
                 PreApprovalRequired,
                 format!(
-                    "claims above {} need an approved MDF request of this fund covering the amount",
+                    "claims above {} need an approved MDF request of this fund covering the amount and the activity's dates",
                     policy.preapproval_above.expect("checked above")
                 ),
             ));

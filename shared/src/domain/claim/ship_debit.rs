@@ -63,8 +63,15 @@ impl AuthorizationRequest {
                 "the end customer's company name, 1 to 200 characters",
             );
         }
-        if self.book_cost.amount <= rust_decimal::Decimal::ZERO {
-            errors.add("book_cost", "must be positive");
+        let minor = self.book_cost.currency.minor_unit_digits();
+        if self.book_cost.amount <= rust_decimal::Decimal::ZERO
+            || self.book_cost.amount > rust_decimal::Decimal::from(1_000_000_000)
+            || self.book_cost.amount.normalize().scale() > minor + 2
+        {
+            errors.add(
+                "book_cost",
+                "positive, at most 1,000,000,000, with at most two decimals beyond the minor unit",
+            );
         }
         if self.authorized_cost.currency != self.book_cost.currency {
             errors.add("authorized_cost", "must be in the book cost's currency");
@@ -109,6 +116,31 @@ pub struct LineRef {
 pub struct ShipDebitRequest {
     pub authorization_id: AuthorizationId,
     pub lines: Vec<LineRef>,
+}
+
+impl ShipDebitRequest {
+    /// What can be refused before any POS line is read: the number of lines, their
+    /// references, lines named twice.
+    pub fn check_shape(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.lines.is_empty() || self.lines.len() > MAX_LINES {
+            errors.add("lines", format!("1 to {MAX_LINES} POS lines"));
+            return Err(errors);
+        }
+        let mut seen = HashSet::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            let valid = |text: &str| !text.trim().is_empty() && text.len() <= 64;
+            if !valid(&line.invoice_number) || !valid(&line.line_number) {
+                errors.add(
+                    format!("lines[{i}]"),
+                    "invoice and line numbers of 1 to 64 characters",
+                );
+            } else if !seen.insert(line) {
+                errors.add(format!("lines[{i}]"), "named twice");
+            }
+        }
+        errors.into_result(())
+    }
 }
 
 /// An accepted ship-and-debit claim, with the debit the POS supports.
@@ -326,6 +358,16 @@ mod tests {
         assert!(messages[3].contains("outside 2026-10-01 to 2026-12-31"));
         assert!(messages[4].contains("reported as stock_sale"));
         assert_eq!(messages[5], "lines[5]: named twice");
+    }
+
+    #[test]
+    fn malformed_requests_are_refused_before_any_lookup() {
+        let twice = request(&["A", "B", "A"]);
+        assert_eq!(twice.check_shape().unwrap_err().0[0].field, "lines[2]");
+        assert!(request(&[]).check_shape().is_err());
+        let long = request(&[&"9".repeat(65)]);
+        assert!(long.check_shape().is_err());
+        assert!(request(&["A", "B"]).check_shape().is_ok());
     }
 
     #[test]
