@@ -4,6 +4,7 @@ pub mod access;
 pub mod claim;
 pub mod deal;
 pub mod ids;
+pub mod inventory;
 pub mod money;
 pub mod partner;
 pub mod pos;
