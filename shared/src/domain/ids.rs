@@ -30,6 +30,18 @@ macro_rules! typed_id {
                 Self(format!("{}_{}", $prefix, ulid::Ulid::new().to_string().to_lowercase()))
             }
 
+            /// The id named by `seed`: the same seed always gives the same id, so a record
+            /// made from a stable cause (a co-op fund of a period, a price change of a SKU and
+            /// day) can be written without looking it up first.
+            pub fn derived(seed: &str) -> Self {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(seed.as_bytes());
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(&digest[..16]);
+                let ulid = ulid::Ulid(u128::from_be_bytes(bytes));
+                Self(format!("{}_{}", $prefix, ulid.to_string().to_lowercase()))
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -120,23 +132,6 @@ typed_id!(
     "ship and debit authorisation",
     "sda"
 );
-
-impl FundId {
-    /// The co-op fund of one partner, program version and period: the same seed always names
-    /// the same fund, so accrual can credit it without looking it up first.
-    pub fn derived(seed: &str) -> Self {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(seed.as_bytes());
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        let ulid = ulid::Ulid(u128::from_be_bytes(bytes));
-        Self(format!(
-            "{}_{}",
-            Self::PREFIX,
-            ulid.to_string().to_lowercase()
-        ))
-    }
-}
 
 /// The public half of an API key: names the key in listings and revocations, grants nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -235,3 +230,10 @@ mod tests {
         assert!("0123456789abcde".parse::<KeyId>().is_err());
     }
 }
+
+typed_id!(
+    /// A change of a SKU's distributor cost from a day (derived from the SKU and the day).
+    PriceChangeId,
+    "price change",
+    "ppc"
+);

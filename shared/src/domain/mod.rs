@@ -13,7 +13,8 @@ pub mod validation;
 
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
 pub use ids::{
-    AuthorizationId, ClaimId, DealId, FundId, KeyId, MdfRequestId, PartnerId, ProgramId,
+    AuthorizationId, ClaimId, DealId, FundId, KeyId, MdfRequestId, PartnerId, PriceChangeId,
+    ProgramId,
 };
 pub use money::{Currency, Money};
 pub use partner::{Partner, PartnerKind, PartnerStatus};

@@ -106,3 +106,62 @@ impl Message for ClaimNotification {
     const TYPE: &'static str = "claim.notification";
     const SCHEMA_VERSION: u32 = 1;
 }
+
+/// An inventory alert raised or cleared (inventory-alerts → notifications queue):
+/// `inventory.alert_raised`, `inventory.alert_cleared`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryNotification {
+    pub event: String,
+    pub distributor: PartnerId,
+    pub location: String,
+    pub sku: String,
+    /// The state raised, or the state left.
+    pub state: crate::domain::inventory::StockState,
+    /// For a clear: the state entered instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<crate::domain::inventory::StockState>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub on_hand: i64,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pub weeks_of_supply: Option<rust_decimal::Decimal>,
+    pub as_of: chrono::NaiveDate,
+}
+
+impl Message for InventoryNotification {
+    const TYPE: &'static str = "inventory.notification";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// A price change is due for price protection (inventory-api or the sweep → stock queue →
+/// inventory-alerts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceChangeDue {
+    pub price_change_id: crate::domain::PriceChangeId,
+}
+
+impl Message for PriceChangeDue {
+    const TYPE: &'static str = "price.change_due";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// A distributor was credited for a cost drop on its stock (→ notifications queue):
+/// `price_protection.credited`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceProtectionNotification {
+    pub event: String,
+    pub price_change_id: crate::domain::PriceChangeId,
+    pub distributor: PartnerId,
+    pub sku: String,
+    pub units: i64,
+    pub credit: crate::domain::Money,
+}
+
+impl Message for PriceProtectionNotification {
+    const TYPE: &'static str = "price_protection.notification";
+    const SCHEMA_VERSION: u32 = 1;
+}

@@ -86,6 +86,7 @@ mod batch;
 mod catalog;
 mod claims;
 mod deals;
+mod inventory;
 mod partners;
 mod pos;
 mod rebates;
@@ -102,6 +103,10 @@ pub use claims::{
     TransitionOutcome,
 };
 pub use deals::{DealPage, DealQuery, Deals};
+pub use inventory::{
+    Flow, FlowDelta, InventoryStore, PendingNotice, SellOutWeek, ShipmentOutcome, StockKey,
+    StockRecord,
+};
 pub use partners::Partners;
 pub use pos::{FilePage, FirstReport, HeldLine, PosStore, StoredLine};
 pub use rebates::{

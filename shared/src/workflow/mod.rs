@@ -4,5 +4,6 @@
 pub mod claims;
 pub mod deals;
 pub mod held_lines;
+pub mod inventory;
 pub mod pos;
 pub mod rebates;

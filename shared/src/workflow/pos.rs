@@ -680,6 +680,11 @@ impl PosIngest {
             self.publisher
                 .publish(&self.settings.sales_queue_url, &envelopes)
                 .await?;
+            // Inventory keeps sell-through for weeks of supply and reconciliation: the same
+            // messages, under the same ids, on its own queue.
+            self.publisher
+                .publish(&self.settings.stock_queue_url, &envelopes)
+                .await?;
         }
         if !stock.is_empty() {
             let envelopes: Vec<_> = stock

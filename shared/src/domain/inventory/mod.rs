@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Money, PartnerId, ValidationErrors};
+use super::{Money, PartnerId, PriceChangeId, ValidationErrors};
 
 #[cfg(test)]
 mod tests;
@@ -556,5 +556,84 @@ impl PriceChangeRequest {
         // In range: costs are at most 1e9 and units per line at most 1e6 (POS validation).
         let amount = drop.checked_mul(Decimal::from(units_on_hand))?;
         Some(Money::new(amount, self.old_cost.currency).round_to_minor_unit())
+    }
+}
+
+impl PriceChangeRequest {
+    /// A SKU's cost changes once per day: the same SKU and day always name the same change, so
+    /// the same announcement sent twice is one change and credits once.
+    pub fn id(&self) -> PriceChangeId {
+        PriceChangeId::derived(&format!("{}/{}", self.sku.trim(), self.effective_date))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceChangeStatus {
+    /// Recorded; credits are made once the effective date has come.
+    Pending,
+    /// Credits made (none for an increase).
+    Processed,
+}
+
+/// A recorded price change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceChange {
+    pub id: PriceChangeId,
+    #[serde(flatten)]
+    pub request: PriceChangeRequest,
+    pub status: PriceChangeStatus,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed_at: Option<DateTime<Utc>>,
+    /// Distributors credited, once processed.
+    #[serde(default)]
+    pub credits: u32,
+}
+
+/// One distributor's credit for one price drop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectionCredit {
+    pub price_change_id: PriceChangeId,
+    pub distributor: PartnerId,
+    pub sku: String,
+    pub effective_date: NaiveDate,
+    /// Units on hand at the effective date, summed over the distributor's locations.
+    pub units: i64,
+    pub old_cost: Money,
+    pub new_cost: Money,
+    pub credit: Money,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Units the vendor shipped to a distributor (sell-in), under the vendor's own shipment id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub id: String,
+    pub distributor: PartnerId,
+    pub sku: String,
+    pub quantity: i64,
+    pub shipped_on: NaiveDate,
+}
+
+/// Most shipments one request may record.
+pub const MAX_SHIPMENTS_PER_REQUEST: usize = 500;
+
+impl Shipment {
+    pub fn check(&self, prefix: &str, today: NaiveDate, errors: &mut ValidationErrors) {
+        let field = |name: &str| format!("{prefix}{name}");
+        if self.id.trim().is_empty() || self.id.len() > 100 {
+            errors.add(field("id"), "required, 1 to 100 characters");
+        }
+        if self.sku.trim().is_empty() || self.sku.len() > 64 {
+            errors.add(field("sku"), "required, 1 to 64 characters");
+        }
+        if !(1..=MAX_UNITS).contains(&self.quantity) {
+            errors.add(field("quantity"), format!("must be 1 to {MAX_UNITS}"));
+        }
+        if self.shipped_on > today + Days::new(1) {
+            errors.add(field("shipped_on"), "is in the future");
+        }
     }
 }
