@@ -452,3 +452,45 @@ pub fn api_request(
 pub fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
     serde_json::from_slice(response.body().as_ref()).expect("a JSON body")
 }
+
+/// An inventory service over a fresh table and queues, with SKUs NW-1 to NW-3 and two active
+/// distributors. Stale after 7 days, quiet for 7 days.
+pub async fn inventory_service() -> (
+    crate::workflow::inventory::InventoryService,
+    [crate::domain::PartnerId; 2],
+) {
+    use crate::store::{Catalog, Partners};
+    use crate::workflow::inventory::{InventoryService, InventorySettings};
+    let store = table().await;
+    let skus = ["NW-1", "NW-2", "NW-3"].map(|sku| (sku.to_string(), format!("product {sku}")));
+    store.put_skus(&skus).await.expect("moto stores the SKUs");
+    let mut distributors = Vec::new();
+    for name in ["Ingram", "TD Synnex"] {
+        let partner = crate::domain::Partner::new(
+            name,
+            crate::domain::PartnerKind::Distributor,
+            "US",
+            crate::domain::PartnerStatus::Active,
+            chrono::Utc::now(),
+        )
+        .expect("a valid distributor");
+        store
+            .create_partner(&partner)
+            .await
+            .expect("moto stores the partner");
+        distributors.push(partner.id);
+    }
+    let sqs = sqs_client().await;
+    let settings = InventorySettings {
+        notifications_queue_url: queue(&sqs, false).await,
+        stock_queue_url: queue(&sqs, false).await,
+        default_stale_days: 7,
+        quiet_days: 7,
+    };
+    let service = InventoryService {
+        store,
+        publisher: crate::messaging::SqsPublisher::new(sqs),
+        settings,
+    };
+    (service, distributors.try_into().expect("two distributors"))
+}

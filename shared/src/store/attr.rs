@@ -104,6 +104,12 @@ impl<'a> Reader<'a> {
             .map_err(|e| self.corrupt(name, e))
     }
 
+    pub fn i64(&self, name: &str) -> Result<i64, StoreError> {
+        self.number(name)?
+            .parse()
+            .map_err(|e| self.corrupt(name, e))
+    }
+
     pub fn decimal(&self, name: &str) -> Result<Decimal, StoreError> {
         let raw = self.number(name)?;
         // DynamoDB may hand back exponent notation for numbers it normalised.

@@ -531,7 +531,7 @@ impl InventoryStore for DynamoStore {
                 Ok((
                     r.parse("as_of")?,
                     r.str("location")?.to_string(),
-                    r.parse("on_hand")?,
+                    r.i64("on_hand")?,
                 ))
             })
             .collect()
@@ -638,7 +638,7 @@ impl InventoryStore for DynamoStore {
                 .strip_prefix("WEEK#")
                 .and_then(|w| w.parse().ok());
             if let (Some((distributor, sku)), Some(week)) = (by_pk.get(r.str(PK)?), week) {
-                totals.insert((distributor.clone(), sku.clone(), week), r.parse("units")?);
+                totals.insert((distributor.clone(), sku.clone(), week), r.i64("units")?);
             }
         }
         Ok(totals)
@@ -777,9 +777,9 @@ impl InventoryStore for DynamoStore {
                 "read flow totals",
             )
             .await?;
-        items.iter().try_fold(0i64, |sum, item| {
-            Ok(sum + Reader::new(item).parse::<i64>("units")?)
-        })
+        items
+            .iter()
+            .try_fold(0i64, |sum, item| Ok(sum + Reader::new(item).i64("units")?))
     }
 
     async fn reported_skus(&self, distributor: &PartnerId) -> Result<Vec<String>, StoreError> {
