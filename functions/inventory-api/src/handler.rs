@@ -222,3 +222,333 @@ fn require_staff(principal: &Principal) -> Result<(), ApiError> {
         Err(ApiError::Forbidden("this is for vendor staff".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::http::StatusCode;
+    use serde_json::{Value, json};
+    use tributary::domain::PartnerId;
+    use tributary::testing;
+
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../../events/inventory-api.json");
+
+    async fn call(
+        service: &InventoryService,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        role: &str,
+        principal: &str,
+    ) -> (StatusCode, Value) {
+        let request = testing::api_request(SAMPLE, method, path, body, role, principal);
+        let response = route(service, request).await;
+        let status = response.status();
+        (status, testing::response_json(&response))
+    }
+
+    fn fields(body: &Value) -> Vec<String> {
+        body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn the_sample_event_sets_a_threshold() {
+        let (service, _) = testing::inventory_service().await;
+        let request = lambda_http::request::from_str(SAMPLE).unwrap();
+        let response = route(&service, request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let (status, body) = call(
+            &service,
+            "GET",
+            "/inventory/thresholds",
+            None,
+            "channel_manager",
+            "cm",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["thresholds"][0]["sku"], "NW-1");
+        assert_eq!(body["thresholds"][0]["updated_by"], "ada");
+    }
+
+    #[tokio::test]
+    async fn bad_thresholds_are_refused_by_name_and_nothing_is_stored() {
+        let (service, [dist, _]) = testing::inventory_service().await;
+        let reseller = PartnerId::generate();
+        let bad = json!({"thresholds": [
+            {"sku": "NW-1", "min_units": 20, "max_units": 10},
+            {"sku": "NOT-A-SKU", "weeks_of_supply_floor": "-1"},
+            {"sku": "NW-2", "distributor": reseller},
+        ]});
+        let (status, body) = call(
+            &service,
+            "PUT",
+            "/inventory/thresholds",
+            Some(bad),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let named = fields(&body);
+        assert!(
+            named.contains(&"thresholds[0].max_units".to_string()),
+            "{named:?}"
+        );
+        assert!(
+            named.contains(&"thresholds[1].weeks_of_supply_floor".to_string()),
+            "{named:?}"
+        );
+        // Shape first, then the catalog, then the distributors: each refusal names its field.
+        let unknown = json!({"thresholds": [{"sku": "NOT-A-SKU"}]});
+        let (status, body) = call(
+            &service,
+            "PUT",
+            "/inventory/thresholds",
+            Some(unknown),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["thresholds[0].sku"]);
+        let not_a_distributor = json!({"thresholds": [{"sku": "NW-2", "distributor": reseller}]});
+        let (status, body) = call(
+            &service,
+            "PUT",
+            "/inventory/thresholds",
+            Some(not_a_distributor),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["thresholds[0].distributor"]);
+        let (status, _) = call(
+            &service,
+            "PUT",
+            "/inventory/thresholds",
+            Some(json!({"thresholds": [{"sku": "NW-1"}]})),
+            "distributor",
+            dist.as_str(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (_, body) = call(
+            &service,
+            "GET",
+            "/inventory/thresholds",
+            None,
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(body["thresholds"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn price_changes_refuse_bad_input_and_are_recorded_once() {
+        let (service, [dist, _]) = testing::inventory_service().await;
+        let today = Utc::now().date_naive();
+        let bad = json!({"sku": "NOT-A-SKU", "old_cost": {"amount": "-5", "currency": "USD"},
+            "new_cost": {"amount": "4", "currency": "EUR"}, "effective_date": "2020-01-01"});
+        let (status, body) = call(
+            &service,
+            "POST",
+            "/price-changes",
+            Some(bad),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let named = fields(&body);
+        for field in ["old_cost.amount", "new_cost.currency", "effective_date"] {
+            assert!(named.contains(&field.to_string()), "{field} in {named:?}");
+        }
+        let unknown = json!({"sku": "NOT-A-SKU", "old_cost": {"amount": "5", "currency": "USD"},
+            "new_cost": {"amount": "4", "currency": "USD"}, "effective_date": today});
+        let (status, body) = call(
+            &service,
+            "POST",
+            "/price-changes",
+            Some(unknown),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["sku"]);
+        let good = json!({"sku": "NW-1", "old_cost": {"amount": "5", "currency": "USD"},
+            "new_cost": {"amount": "4", "currency": "USD"}, "effective_date": today});
+        let (status, _) = call(
+            &service,
+            "POST",
+            "/price-changes",
+            Some(good.clone()),
+            "distributor",
+            dist.as_str(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, created) = call(
+            &service,
+            "POST",
+            "/price-changes",
+            Some(good.clone()),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(created["status"], "pending");
+        let (status, again) = call(
+            &service,
+            "POST",
+            "/price-changes",
+            Some(good),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(again["id"], created["id"]);
+        let other = json!({"sku": "NW-1", "old_cost": {"amount": "5", "currency": "USD"},
+            "new_cost": {"amount": "3", "currency": "USD"}, "effective_date": today});
+        let (status, _) = call(
+            &service,
+            "POST",
+            "/price-changes",
+            Some(other),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (_, list) = call(
+            &service,
+            "GET",
+            "/price-changes",
+            None,
+            "channel_manager",
+            "cm",
+        )
+        .await;
+        assert_eq!(list["price_changes"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn distributors_see_only_their_own_inventory() {
+        let (service, [dist, other]) = testing::inventory_service().await;
+        let (status, body) = call(
+            &service,
+            "GET",
+            &format!("/inventory/alerts?state=open&distributor={other}"),
+            None,
+            "distributor",
+            dist.as_str(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        for path in [
+            "/inventory/alerts?state=open".to_string(),
+            "/inventory/stock".to_string(),
+            "/price-protection/credits".to_string(),
+            "/inventory/reconciliation?period=2026-10".to_string(),
+        ] {
+            let (status, body) =
+                call(&service, "GET", &path, None, "distributor", dist.as_str()).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        }
+        let (status, _) = call(
+            &service,
+            "GET",
+            "/inventory/alerts",
+            None,
+            "partner",
+            PartnerId::generate().as_str(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, body) = call(
+            &service,
+            "GET",
+            "/inventory/alerts?state=sunny",
+            None,
+            "channel_manager",
+            "cm",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["state"]);
+        let (status, body) = call(
+            &service,
+            "GET",
+            "/inventory/reconciliation?period=2026-13",
+            None,
+            "channel_manager",
+            "cm",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["distributor", "period"]);
+    }
+
+    #[tokio::test]
+    async fn bad_shipments_are_refused_by_name_and_nothing_is_recorded() {
+        let (service, [dist, _]) = testing::inventory_service().await;
+        let bad = json!({"shipments": [
+            {"id": "S1", "distributor": dist, "sku": "NW-1", "quantity": 0, "shipped_on": "2026-10-01"},
+            {"id": "S1", "distributor": dist, "sku": "NW-1", "quantity": 5, "shipped_on": "2099-10-01"},
+        ]});
+        let (status, body) = call(
+            &service,
+            "POST",
+            "/inventory/shipments",
+            Some(bad),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            fields(&body),
+            [
+                "shipments[0].quantity",
+                "shipments[1].shipped_on",
+                "shipments[1].id"
+            ]
+        );
+        let day: chrono::NaiveDate = "2026-10-01".parse().unwrap();
+        let sell_in = || {
+            service
+                .store
+                .flow_units(tributary::store::Flow::SellIn, &dist, "NW-1", day, day)
+        };
+        assert_eq!(sell_in().await.unwrap(), 0);
+        let good = json!({"shipments": [
+            {"id": "S1", "distributor": dist, "sku": "NW-1", "quantity": 5, "shipped_on": "2026-10-01"},
+        ]});
+        let (status, body) = call(
+            &service,
+            "POST",
+            "/inventory/shipments",
+            Some(good),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["recorded"], 1);
+        assert_eq!(sell_in().await.unwrap(), 5);
+    }
+}
