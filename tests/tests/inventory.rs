@@ -1,0 +1,152 @@
+//! Channel inventory through the local stack: an inventory file dropped by a distributor ends as
+//! an open alert (and its notification), and a price drop ends as a credit on the stock it held.
+
+use e2e::Stack;
+use serde_json::{Value, json};
+
+async fn drop_file(stack: &Stack, key: &str, csv: String) {
+    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
+    tributary::aws::s3(&config)
+        .put_object()
+        .bucket(stack.resource("DropBucket"))
+        .key(key)
+        .body(csv.into_bytes().into())
+        .send()
+        .await
+        .expect("put into the drop bucket");
+}
+
+/// Notifications about `sku` on the notifications queue (nothing else consumes it locally).
+async fn notifications_about(stack: &Stack, sku: &str, seconds: u64) -> Vec<Value> {
+    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
+    let sqs = tributary::aws::sqs(&config);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut found = Vec::new();
+    while found.is_empty() && std::time::Instant::now() < deadline {
+        let output = sqs
+            .receive_message()
+            .queue_url(stack.resource("NotificationsQueue"))
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive from the notifications queue");
+        for message in output.messages.unwrap_or_default() {
+            let body: Value =
+                serde_json::from_str(message.body().unwrap_or_default()).unwrap_or_default();
+            if body["payload"]["sku"] == sku {
+                found.push(body);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn an_inventory_file_ends_as_an_alert_and_a_price_drop_as_a_credit() {
+    let stack = Stack::load();
+    let admin = stack.demo_key("vendor_admin");
+    let (distributor, distributor_key) = stack.partner_key(2);
+    let stamp = chrono::Utc::now().timestamp_millis();
+    let today = chrono::Utc::now().date_naive();
+    let sku = format!("INV-{stamp}");
+
+    let reply = stack.send(
+        "PUT",
+        "/catalog/skus",
+        Some(&admin),
+        Some(&json!({"skus": [{"sku": sku, "name": "Stocked widget"}]})),
+    );
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let reply = stack.send(
+        "PUT",
+        "/inventory/thresholds",
+        Some(&admin),
+        Some(&json!({"thresholds": [{"sku": sku, "min_units": 10}]})),
+    );
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+
+    // Two locations: 3 in east (under the minimum of 10), 25 in west.
+    let csv = format!("Location,SKU,On Hand,Date\neast,{sku},3,{today}\nwest,{sku},25,{today}\n");
+    drop_file(
+        &stack,
+        &format!("{distributor}/inventory/stock {stamp}.csv"),
+        csv,
+    )
+    .await;
+    let of_sku = |body: &Value| -> Vec<Value> {
+        body["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["sku"] == sku.as_str())
+            .cloned()
+            .collect()
+    };
+    let reply = stack.wait_for("/inventory/alerts?state=open", &distributor_key, 90, |r| {
+        r.status == 200 && !of_sku(&r.body).is_empty()
+    });
+    let alerts = of_sku(&reply.body);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["location"], "east");
+    assert_eq!(alerts[0]["state"], "low");
+    // Vendor staff see it too, filtered by state.
+    let manager = stack.demo_key("channel_manager");
+    let staff = stack.request("GET", "/inventory/alerts?state=low", Some(&manager));
+    assert_eq!(of_sku(&staff.body).len(), 1, "{:?}", staff.body);
+    let sent = notifications_about(&stack, &sku, 30).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["payload"]["event"], "inventory.alert_raised");
+    assert_eq!(sent[0]["payload"]["state"], "low");
+
+    // A cost drop of 2.50 from today: 28 units on hand → 70.00.
+    let reply = stack.send(
+        "POST",
+        "/price-changes",
+        Some(&admin),
+        Some(
+            &json!({"sku": sku, "old_cost": {"amount": "40.00", "currency": "USD"},
+                     "new_cost": {"amount": "37.50", "currency": "USD"},
+                     "effective_date": today}),
+        ),
+    );
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let change = reply.body["id"].as_str().unwrap().to_string();
+    let credits_of = |body: &Value| -> Vec<Value> {
+        body["credits"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["price_change_id"] == change.as_str())
+            .cloned()
+            .collect()
+    };
+    let reply = stack.wait_for("/price-protection/credits", &distributor_key, 60, |r| {
+        r.status == 200 && !credits_of(&r.body).is_empty()
+    });
+    let credits = credits_of(&reply.body);
+    assert_eq!(credits[0]["units"], 28, "{credits:?}");
+    assert_eq!(credits[0]["credit"]["amount"], "70.00");
+    // Announced again: the same change, no second credit.
+    let again = stack.send(
+        "POST",
+        "/price-changes",
+        Some(&admin),
+        Some(
+            &json!({"sku": sku, "old_cost": {"amount": "40.00", "currency": "USD"},
+                     "new_cost": {"amount": "37.50", "currency": "USD"},
+                     "effective_date": today}),
+        ),
+    );
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    let swept = stack.send(
+        "POST",
+        "/_local/schedules/inventory-alerts/Sweep",
+        None,
+        None,
+    );
+    assert_eq!(swept.status, 200, "{:?}", swept.body);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let reply = stack.request("GET", "/price-protection/credits", Some(&distributor_key));
+    assert_eq!(credits_of(&reply.body).len(), 1, "{:?}", reply.body);
+}
