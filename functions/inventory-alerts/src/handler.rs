@@ -188,7 +188,7 @@ mod tests {
         };
         service
             .store
-            .stock_records(&[key.clone()])
+            .stock_records(std::slice::from_ref(&key))
             .await
             .unwrap()
             .remove(&key)
@@ -625,13 +625,13 @@ mod tests {
             shipped_on: day("2026-10-10"),
         };
         let summary = service
-            .record_shipments(&[shipment.clone()], Utc::now())
+            .record_shipments(std::slice::from_ref(&shipment), Utc::now())
             .await
             .unwrap();
         assert_eq!(summary.recorded, 1);
         // The same shipment again adds nothing; the same id with other numbers is refused.
         let again = service
-            .record_shipments(&[shipment.clone()], Utc::now())
+            .record_shipments(std::slice::from_ref(&shipment), Utc::now())
             .await
             .unwrap();
         assert_eq!(again.already_recorded, 1);
