@@ -85,18 +85,23 @@ async fn object_text(f: &PosFixture, key: &str) -> String {
     String::from_utf8(object.body.collect().await.unwrap().to_vec()).unwrap()
 }
 
+/// The sales lines sent to rebate accrual; the same messages, under the same ids, must have
+/// reached the stock queue for inventory's sell-through.
 async fn sales_lines(f: &PosFixture) -> Vec<tributary::domain::pos::PosLine> {
     let sqs = testing::sqs_client().await;
-    testing::drain(&sqs, &f.service.settings.sales_queue_url)
-        .await
-        .iter()
-        .flat_map(|body| {
-            Envelope::<SalesReported>::decode(body)
-                .unwrap()
-                .payload
-                .lines
-        })
-        .collect()
+    let decode = |bodies: Vec<String>| -> Vec<Envelope<SalesReported>> {
+        bodies
+            .iter()
+            .map(|body| Envelope::<SalesReported>::decode(body).unwrap())
+            .collect()
+    };
+    let sales = decode(testing::drain(&sqs, &f.service.settings.sales_queue_url).await);
+    let stock = testing::drain(&sqs, &f.service.settings.stock_queue_url).await;
+    let ids = |envelopes: &[Envelope<SalesReported>]| -> std::collections::BTreeSet<String> {
+        envelopes.iter().map(|e| e.id.clone()).collect()
+    };
+    assert_eq!(ids(&sales), ids(&decode(stock)));
+    sales.into_iter().flat_map(|e| e.payload.lines).collect()
 }
 
 #[tokio::test]
