@@ -174,6 +174,37 @@ pub fn next_record(
     Some(record)
 }
 
+/// The sweep's look at one record on `today`: stale once past its window, and a quietly
+/// reopened alert announced once it lasted. `true` when the record changed (its outbox holds
+/// the notices).
+pub fn sweep_record(
+    record: &mut StockRecord,
+    limits: &Limits,
+    today: NaiveDate,
+    quiet_days: u32,
+    now: DateTime<Utc>,
+) -> bool {
+    let mut events = Vec::new();
+    let (state, reason) = evaluate(
+        record.on_hand,
+        record.weeks_of_supply,
+        limits,
+        record.as_of,
+        today,
+    );
+    if state == StockState::Stale && record.state != StockState::Stale {
+        events.extend(record.track.transition(state, &reason, today, quiet_days));
+    }
+    events.extend(record.track.announce_lasting(today, quiet_days));
+    if events.is_empty() {
+        return false;
+    }
+    record.state = record.track.state();
+    record.updated_at = now;
+    queue_notices(record, events);
+    true
+}
+
 /// Adds `events` to the record's outbox under ids naming the write that decided them.
 fn queue_notices(record: &mut StockRecord, events: Vec<AlertEvent>) {
     let revision = record.revision + 1;
@@ -205,7 +236,7 @@ fn queue_notices(record: &mut StockRecord, events: Vec<AlertEvent>) {
 }
 
 /// The limits for each distributor and SKU, from the thresholds read for them.
-fn limits_by_pair(
+pub fn limits_by_pair(
     thresholds: &[Threshold],
     pairs: &BTreeSet<(PartnerId, String)>,
     default_stale_days: u32,
@@ -408,36 +439,12 @@ impl InventoryService {
             let mut to_send = Vec::new();
             for mut record in records {
                 let limits = limits[&(distributor.clone(), record.key.sku.clone())];
-                let mut events = Vec::new();
-                let (state, reason) = evaluate(
-                    record.on_hand,
-                    record.weeks_of_supply,
-                    &limits,
-                    record.as_of,
-                    today,
-                );
-                if state == StockState::Stale && record.state != StockState::Stale {
-                    events.extend(record.track.transition(
-                        state,
-                        &reason,
-                        today,
-                        self.settings.quiet_days,
-                    ));
-                }
-                events.extend(
-                    record
-                        .track
-                        .announce_lasting(today, self.settings.quiet_days),
-                );
-                if events.is_empty() {
+                if !sweep_record(&mut record, &limits, today, self.settings.quiet_days, now) {
                     if !record.outbox.is_empty() {
                         to_send.push(record);
                     }
                     continue;
                 }
-                record.state = record.track.state();
-                record.updated_at = now;
-                queue_notices(&mut record, events);
                 // A lost race means a stock message just wrote the record: the next sweep
                 // looks again.
                 if self.store.put_stock_record(&record).await? {
