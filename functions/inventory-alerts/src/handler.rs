@@ -409,6 +409,71 @@ mod tests {
         assert_eq!(record(&service, &other).await.state, StockState::Ok);
     }
 
+    #[tokio::test]
+    async fn the_sweep_applies_changed_thresholds_without_a_new_report() {
+        let (service, [dist, _]) = testing::inventory_service().await;
+        let d = day("2026-11-02");
+        let message = stock_message("m", vec![stock(&dist, d, 50)]);
+        service.apply_stock(&message, at(d)).await.unwrap();
+        assert_eq!(record(&service, &dist).await.state, StockState::Ok);
+        thresholds(
+            &service,
+            serde_json::json!([{"sku": "NW-1", "min_units": 100}]),
+        )
+        .await;
+        service.sweep(at(d + Days::new(1))).await.unwrap();
+        assert_eq!(record(&service, &dist).await.state, StockState::Low);
+        let sent = notices(&service).await;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].state, StockState::Low);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_deliveries_settle_on_the_newest_snapshot_and_announce_once() {
+        let (service, [dist, _]) = testing::inventory_service().await;
+        thresholds(
+            &service,
+            serde_json::json!([{"sku": "NW-1", "min_units": 10}]),
+        )
+        .await;
+        let d = day("2026-11-02");
+        // The same low report delivered 7 times at once, and 7 reports of later days (all
+        // low) racing it: one record, the newest day, one announcement. A delivery that finds
+        // notices not yet confirmed sends them again under their ids, so the queue may hold
+        // copies: subscribers see one id.
+        let mut messages = Vec::new();
+        for i in 0..7u64 {
+            messages.push(stock_message("same", vec![stock(&dist, d, 4)]));
+            messages.push(stock_message(
+                &format!("day{i}"),
+                vec![stock(&dist, d + Days::new(i + 1), 3)],
+            ));
+        }
+        let results = futures_util::future::join_all(
+            messages
+                .iter()
+                .map(|m| service.apply_stock(m, at(d + Days::new(7)))),
+        )
+        .await;
+        for result in results {
+            result.unwrap();
+        }
+        let stored = record(&service, &dist).await;
+        assert_eq!(
+            (stored.as_of, stored.state),
+            (d + Days::new(7), StockState::Low)
+        );
+        let sqs = testing::sqs_client().await;
+        let ids: std::collections::BTreeSet<String> =
+            testing::drain(&sqs, &service.settings.notifications_queue_url)
+                .await
+                .iter()
+                .map(|body| Envelope::<InventoryNotification>::decode(body).unwrap().id)
+                .collect();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        assert!(stored.outbox.is_empty());
+    }
+
     fn price_change(old: &str, new: &str, effective: NaiveDate) -> PriceChangeRequest {
         PriceChangeRequest {
             sku: "NW-1".into(),

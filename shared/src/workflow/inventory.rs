@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
 use crate::config::{self, ConfigError};
@@ -114,6 +115,16 @@ pub struct ProtectionSummary {
 
 /// Writes that lost a race are recomputed from a fresh read this many times.
 const WRITE_ATTEMPTS: usize = 5;
+/// Records of one message written at once.
+const WRITE_CONCURRENCY: usize = 8;
+
+/// How one key of a stock message ended; each carries what has notices to send.
+enum Settled {
+    Written(StockRecord),
+    /// Older than the stored snapshot: history only.
+    Late(Option<StockRecord>),
+    Unchanged(Option<StockRecord>),
+}
 
 pub struct InventoryService {
     pub store: DynamoStore,
@@ -174,9 +185,10 @@ pub fn next_record(
     Some(record)
 }
 
-/// The sweep's look at one record on `today`: stale once past its window, and a quietly
-/// reopened alert announced once it lasted. `true` when the record changed (its outbox holds
-/// the notices).
+/// The sweep's look at one record on `today`: evaluated again against the limits in force (so
+/// a snapshot past its window turns stale, and changed thresholds apply without a new report),
+/// and a quietly reopened alert announced once it lasted. `true` when the record changed (its
+/// outbox holds the notices).
 pub fn sweep_record(
     record: &mut StockRecord,
     limits: &Limits,
@@ -192,7 +204,7 @@ pub fn sweep_record(
         record.as_of,
         today,
     );
-    if state == StockState::Stale && record.state != StockState::Stale {
+    if state != record.state {
         events.extend(record.track.transition(state, &reason, today, quiet_days));
     }
     events.extend(record.track.announce_lasting(today, quiet_days));
@@ -320,61 +332,90 @@ impl InventoryService {
 
         let keys: Vec<StockKey> = newest.keys().cloned().collect();
         let mut stored = self.store.stock_records(&keys).await?;
-        let today = now.date_naive();
         let mut summary = StockSummary {
             lines: lines.len(),
             ..StockSummary::default()
         };
+        let work: Vec<_> = newest
+            .iter()
+            .map(|(key, line)| {
+                let limits = limits[&(key.distributor.clone(), key.sku.clone())];
+                (key, *line, limits, trailing(line), stored.remove(key))
+            })
+            .collect();
+        let settled: Vec<Settled> = stream::iter(work)
+            .map(|(key, line, limits, units, current)| {
+                self.settle(key, line, limits, units, current, now)
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
         let mut to_send = Vec::new();
-        for (key, line) in &newest {
-            let limits = limits[&(key.distributor.clone(), key.sku.clone())];
-            let units = trailing(line);
-            let mut current = stored.remove(key);
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let Some(next) = next_record(
-                    current.as_ref(),
-                    line,
-                    &limits,
-                    units,
-                    today,
-                    self.settings.quiet_days,
-                    now,
-                ) else {
-                    if current.as_ref().is_some_and(|c| line.as_of < c.as_of) {
-                        summary.late += 1;
-                    }
-                    // Notices a crash left behind go out now.
-                    if let Some(c) = current.filter(|c| !c.outbox.is_empty()) {
-                        to_send.push(c);
-                    }
-                    break;
-                };
-                if self.store.put_stock_record(&next).await? {
+        for outcome in settled {
+            match outcome {
+                Settled::Written(record) => {
                     summary.updated += 1;
-                    to_send.push(StockRecord {
-                        revision: next.revision + 1,
-                        ..next
-                    });
-                    break;
+                    to_send.push(record);
                 }
-                if attempt >= WRITE_ATTEMPTS {
-                    return Err(StoreError::Unavailable(format!(
-                        "stock record {} {} {} kept changing",
-                        key.distributor, key.location, key.sku
-                    ))
-                    .into());
+                Settled::Late(leftover) => {
+                    summary.late += 1;
+                    to_send.extend(leftover);
                 }
-                current = self
-                    .store
-                    .stock_records(std::slice::from_ref(key))
-                    .await?
-                    .remove(key);
+                Settled::Unchanged(leftover) => to_send.extend(leftover),
             }
         }
         summary.notices = self.send_outboxes(&to_send).await?;
         Ok(summary)
+    }
+
+    /// Writes one key's next record, recomputing from a fresh read when another writer got
+    /// there first.
+    async fn settle(
+        &self,
+        key: &StockKey,
+        line: &InventoryLine,
+        limits: Limits,
+        units: i64,
+        mut current: Option<StockRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, InventoryError> {
+        let today = now.date_naive();
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(next) = next_record(
+                current.as_ref(),
+                line,
+                &limits,
+                units,
+                today,
+                self.settings.quiet_days,
+                now,
+            ) else {
+                let late = current.as_ref().is_some_and(|c| line.as_of < c.as_of);
+                // Notices a crash left behind go out now.
+                let leftover = current.filter(|c| !c.outbox.is_empty());
+                return Ok(if late {
+                    Settled::Late(leftover)
+                } else {
+                    Settled::Unchanged(leftover)
+                });
+            };
+            if self.store.put_stock_record(&next).await? {
+                return Ok(Settled::Written(StockRecord {
+                    revision: next.revision + 1,
+                    ..next
+                }));
+            }
+            current = self
+                .store
+                .stock_records(std::slice::from_ref(key))
+                .await?
+                .remove(key);
+        }
+        Err(StoreError::Unavailable(format!(
+            "stock record {} {} {} kept changing",
+            key.distributor, key.location, key.sku
+        ))
+        .into())
     }
 
     /// Publishes the records' outboxes, then empties them.
