@@ -35,6 +35,17 @@
 //! | `SDAUTH#<authorisation id>` | `AUTH`   | `DIST_SDAUTH#<distributor>` | `<id>`   | a ship-and-debit authorisation (JSON) and its `remaining_quantity` |
 //! | `SDCLAIM#<claim id>`   | `CLAIM`       | `DIST_SDCLAIMS#<distributor>` | `<claim id>` | an accepted ship-and-debit claim |
 //! | `SDLINE#<POS line pk>#<sk>` | `SDLINE` |                     |                    | a POS line claimed for ship and debit (once) |
+//! | `INVHIST#<distributor>#<sku>` | `<as of>#<location>` |        |                    | one inventory snapshot (history by as-of date) |
+//! | `INVSKU#<sku>`         | `DIST#<distributor>` |              |                    | a distributor reports stock of the SKU (price protection) |
+//! | `INVDIST#<distributor>` | `DIST`       | `INV_DISTRIBUTORS`  | `<distributor>`    | a distributor that reports inventory (the sweep) |
+//! | `INVSTATE#<distributor>` | `<sku>#<location>` | `INV_OPEN_ALERTS` (while an alert is open) | `<since>#<distributor>#<location>#<sku>` | the latest snapshot, weeks of supply, alert state and unsent notices (JSON, revision; gsi2: `INV_OPEN_ALERTS#<distributor>` / same) |
+//! | `THRESHOLD#<sku>`      | `DEFAULT` or `DIST#<distributor>` | `THRESHOLDS` | `<sku>#<distributor>` | stock limits for a SKU, or one distributor's override |
+//! | `SELLOUT#<distributor>#<sku>` | `DAY#<day>`, `WEEK#<monday>` |  |                  | net units sold (`ADD`) |
+//! | `SELLIN#<distributor>#<sku>` | `DAY#<day>` |               |                    | units the vendor shipped (`ADD`) |
+//! | `SHIPMENT#<shipment id>` | `SHIPMENT`  |                     |                    | a vendor shipment, recorded once |
+//! | `INVAPPLIED#<message id>` | `PART#<n>` |                     |                    | a sales message's sell-out part added (TTL 15 days) |
+//! | `PRICECHANGE#<change id>` | `CHANGE`   | `PRICE_CHANGES`     | `<effective>#<id>` | a price change (JSON; gsi2 `PRICE_CHANGES_PENDING` / same while pending) |
+//! | `PPCREDIT#<change id>` | `DIST#<distributor>` | `DIST_PPCREDITS#<distributor>` | `<created>#<change>#<distributor>` | a price-protection credit, once (gsi2: `PPCREDITS` / same) |
 //!
 //! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
 //! while approved, and its creation time otherwise: the manager's queue and the expiry sweep are
@@ -79,6 +90,18 @@
 //! - rebate-api: create a program (conditional put); add a version (transaction: the latest
 //!   version ended, conditional on nothing superseding it, and the new one); a statement (query
 //!   `ACCRUAL#<partner>#<period>`: figures, totals and entries in one partition).
+//! - inventory-alerts: store snapshots and reporter markers (BatchWriteItem); read the records,
+//!   thresholds and trailing sell-out weeks of a message's keys (BatchGetItem); write each record
+//!   conditional on its revision (a late, older snapshot changes nothing); add a sales message's
+//!   day and week totals (transactions of 99 `ADD`s, each with a marker conditional on absence);
+//!   sweep: list reporters (gsi1), read a distributor's records (query `INVSTATE#`); price
+//!   protection: a SKU's reporters (query `INVSKU#`), their history up to the effective date
+//!   (range query), a credit per distributor (conditional put), the change marked processed
+//!   (conditional on pending); due changes (gsi2 range query);
+//! - inventory-api: thresholds (BatchWriteItem; list gsi1), open alerts (gsi1 or gsi2), a
+//!   shipment (transaction: the record conditional on absence, the day's sell-in `ADD`),
+//!   reconciliation (history, sell-in and sell-out range queries per SKU), price changes
+//!   (conditional put; list gsi1), credits (gsi1 or gsi2).
 
 mod api_keys;
 pub mod attr;

@@ -115,7 +115,7 @@ pub struct ProtectionSummary {
 
 /// Writes that lost a race are recomputed from a fresh read this many times.
 const WRITE_ATTEMPTS: usize = 5;
-/// Records of one message written at once.
+/// Records of one message written (or SKUs of a reconciliation read) at once.
 const WRITE_CONCURRENCY: usize = 8;
 
 /// How one key of a stock message ended; each carries what has notices to send.
@@ -774,26 +774,31 @@ impl InventoryService {
         let first = period.first_day();
         let last = period.last_day();
         let opening_day = first.pred_opt().expect("a period starts after year 1");
-        let mut lines = Vec::with_capacity(skus.len());
-        for sku in skus {
-            let history = self.store.snapshot_history(distributor, &sku, last).await?;
-            let sell_in = self
-                .store
-                .flow_units(Flow::SellIn, distributor, &sku, first, last)
-                .await?;
-            let sell_out = self
-                .store
-                .flow_units(Flow::SellOut, distributor, &sku, first, last)
-                .await?;
-            lines.push(reconcile(
-                distributor.clone(),
-                sku,
-                stock_at(&history, opening_day),
-                sell_in,
-                sell_out,
-                stock_at(&history, last),
-            ));
-        }
+        // Three queries per SKU, a few SKUs at a time; answered in SKU order.
+        let mut lines: Vec<Reconciliation> = stream::iter(skus)
+            .map(|sku| async move {
+                let history = self.store.snapshot_history(distributor, &sku, last).await?;
+                let sell_in = self
+                    .store
+                    .flow_units(Flow::SellIn, distributor, &sku, first, last)
+                    .await?;
+                let sell_out = self
+                    .store
+                    .flow_units(Flow::SellOut, distributor, &sku, first, last)
+                    .await?;
+                Ok::<_, InventoryError>(reconcile(
+                    distributor.clone(),
+                    sku,
+                    stock_at(&history, opening_day),
+                    sell_in,
+                    sell_out,
+                    stock_at(&history, last),
+                ))
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        lines.sort_by(|a, b| a.sku.cmp(&b.sku));
         Ok(lines)
     }
 }
