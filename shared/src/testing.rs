@@ -454,7 +454,8 @@ pub fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> ser
 }
 
 /// An inventory service over a fresh table and queues, with SKUs NW-1 to NW-3 and two active
-/// distributors. Stale after 7 days, quiet for 7 days.
+/// distributors. Stale after 7 days, quiet for 7 days, price changes credited a day after
+/// their effective date.
 pub async fn inventory_service() -> (
     crate::workflow::inventory::InventoryService,
     [crate::domain::PartnerId; 2],
@@ -486,6 +487,7 @@ pub async fn inventory_service() -> (
         stock_queue_url: queue(&sqs, false).await,
         default_stale_days: 7,
         quiet_days: 7,
+        price_protection_delay_days: 1,
     };
     let service = InventoryService {
         store,

@@ -164,6 +164,19 @@ impl Stack {
         }
     }
 
+    /// Puts a file into the drop bucket, as a distributor does.
+    pub async fn drop_file(&self, key: &str, body: Vec<u8>) {
+        let config = tributary::testing::sdk_config_for(self.aws_endpoint()).await;
+        tributary::aws::s3(&config)
+            .put_object()
+            .bucket(self.resource("DropBucket"))
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .expect("put into the drop bucket");
+    }
+
     /// Runs the admin tool against this stack and returns its JSON output.
     pub fn chanctl(&self, args: &[&str]) -> Value {
         let binary = tributary::testing::workspace_root().join("target/debug/chanctl");

@@ -4,18 +4,6 @@
 use e2e::Stack;
 use serde_json::{Value, json};
 
-async fn put(stack: &Stack, key: &str, body: Vec<u8>) {
-    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
-    tributary::aws::s3(&config)
-        .put_object()
-        .bucket(stack.resource("DropBucket"))
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .expect("put into the drop bucket");
-}
-
 /// Waits for the file record of `key` to reach a final status and returns it.
 fn file_record(stack: &Stack, key: &str, api_key: &str) -> Value {
     let reply = stack.wait_for("/pos/files?limit=100", api_key, 60, |reply| {
@@ -65,7 +53,7 @@ async fn a_dropped_pos_file_ends_as_a_file_record_and_a_reject_report() {
          E-{stamp};1;{today};Northwind Resellers;{sku};2;100.00;USD\n"
     );
     let key = format!("{distributor}/pos/week {stamp}.csv");
-    put(&stack, &key, csv.into_bytes()).await;
+    stack.drop_file(&key, csv.into_bytes()).await;
 
     let file = file_record(&stack, &key, &distributor_key);
     assert_eq!(file["status"], "completed", "{file:?}");
@@ -120,7 +108,7 @@ async fn an_empty_file_is_refused_whole_with_a_reason() {
         "{distributor}/inventory/empty {}.csv",
         chrono::Utc::now().timestamp_millis()
     );
-    put(&stack, &key, Vec::new()).await;
+    stack.drop_file(&key, Vec::new()).await;
     let file = file_record(&stack, &key, &distributor_key);
     assert_eq!(file["status"], "refused");
     assert_eq!(file["reason"], "the file is empty");

@@ -4,18 +4,6 @@
 use e2e::Stack;
 use serde_json::{Value, json};
 
-async fn drop_file(stack: &Stack, key: &str, csv: String) {
-    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
-    tributary::aws::s3(&config)
-        .put_object()
-        .bucket(stack.resource("DropBucket"))
-        .key(key)
-        .body(csv.into_bytes().into())
-        .send()
-        .await
-        .expect("put into the drop bucket");
-}
-
 /// Notifications about `sku` on the notifications queue (nothing else consumes it locally).
 async fn notifications_about(stack: &Stack, sku: &str, seconds: u64) -> Vec<Value> {
     let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
@@ -66,14 +54,16 @@ async fn an_inventory_file_ends_as_an_alert_and_a_price_drop_as_a_credit() {
     );
     assert_eq!(reply.status, 200, "{:?}", reply.body);
 
-    // Two locations: 3 in east (under the minimum of 10), 25 in west.
-    let csv = format!("Location,SKU,On Hand,Date\neast,{sku},3,{today}\nwest,{sku},25,{today}\n");
-    drop_file(
-        &stack,
-        &format!("{distributor}/inventory/stock {stamp}.csv"),
-        csv,
-    )
-    .await;
+    // Yesterday's stock at two locations: 3 in east (under the minimum of 10), 25 in west.
+    let yesterday = today.pred_opt().unwrap();
+    let csv =
+        format!("Location,SKU,On Hand,Date\neast,{sku},3,{yesterday}\nwest,{sku},25,{yesterday}\n");
+    stack
+        .drop_file(
+            &format!("{distributor}/inventory/stock {stamp}.csv"),
+            csv.into_bytes(),
+        )
+        .await;
     let of_sku = |body: &Value| -> Vec<Value> {
         body["alerts"]
             .as_array()
@@ -99,7 +89,7 @@ async fn an_inventory_file_ends_as_an_alert_and_a_price_drop_as_a_credit() {
     assert_eq!(sent[0]["payload"]["event"], "inventory.alert_raised");
     assert_eq!(sent[0]["payload"]["state"], "low");
 
-    // A cost drop of 2.50 from today: 28 units on hand → 70.00.
+    // A cost drop of 2.50 from yesterday, due today (a day after): 28 units on hand → 70.00.
     let reply = stack.send(
         "POST",
         "/price-changes",

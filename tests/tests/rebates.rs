@@ -53,12 +53,12 @@ async fn a_dropped_pos_file_ends_as_accruals_on_the_partners_statement() {
          R-{stamp},2,{today},Northwind Resellers,{sku},3,200.00,USD\n\
          R-{stamp},3,{today},{variant},{sku},1,500.00,USD\n"
     );
-    drop_file(
-        &stack,
-        &format!("{distributor}/pos/rebates {stamp}.csv"),
-        csv,
-    )
-    .await;
+    stack
+        .drop_file(
+            &format!("{distributor}/pos/rebates {stamp}.csv"),
+            csv.into_bytes(),
+        )
+        .await;
 
     let quarter = format!("{}-Q{}", today.year(), (today.month() - 1) / 3 + 1);
     let path = format!("/partners/{reseller}/accruals?period={quarter}");
@@ -152,23 +152,11 @@ async fn a_dropped_pos_file_ends_as_accruals_on_the_partners_statement() {
 
     // The distributor's next file uses the same name: it now matches, nothing is held.
     let csv = format!("{header}R2-{stamp},1,{today},{variant},{sku},1,100.00,USD\n");
-    drop_file(
-        &stack,
-        &format!("{distributor}/pos/rebates {stamp} b.csv"),
-        csv,
-    )
-    .await;
+    stack
+        .drop_file(
+            &format!("{distributor}/pos/rebates {stamp} b.csv"),
+            csv.into_bytes(),
+        )
+        .await;
     stack.wait_for(&path, &reseller_key, 90, accrued("36.00"));
-}
-
-async fn drop_file(stack: &Stack, key: &str, csv: String) {
-    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
-    tributary::aws::s3(&config)
-        .put_object()
-        .bucket(stack.resource("DropBucket"))
-        .key(key)
-        .body(csv.into_bytes().into())
-        .send()
-        .await
-        .expect("put into the drop bucket");
 }

@@ -593,10 +593,15 @@ mod tests {
             .await
             .unwrap();
         service
-            .create_price_change(price_change("100", "120", today), "admin", Utc::now())
+            .create_price_change(
+                price_change("100", "120", today - Days::new(1)),
+                "admin",
+                Utc::now(),
+            )
             .await
             .unwrap();
-        deliver_stock_queue(&service).await;
+        // Due (a day after its date), processed, and an increase: no credit.
+        assert_eq!(deliver_stock_queue(&service).await, 1);
         assert!(service.store.credits(None).await.unwrap().is_empty());
 
         let future = today + Days::new(3);
@@ -604,27 +609,19 @@ mod tests {
             .create_price_change(price_change("100", "90", future), "admin", Utc::now())
             .await
             .unwrap();
-        // Not queued until its day; the sweep on that day queues it.
+        // Not queued before the day after its date (snapshots as of that date arrive then);
+        // the sweep on that day queues it.
         assert_eq!(deliver_stock_queue(&service).await, 0);
-        assert_eq!(
-            service
-                .sweep(Utc::now())
-                .await
-                .unwrap()
-                .price_changes_queued,
-            0
-        );
-        let on_the_day = at(future);
-        assert_eq!(
-            service
-                .sweep(on_the_day)
-                .await
-                .unwrap()
-                .price_changes_queued,
-            1
-        );
+        let service = &service;
+        let queued = |at| async move { service.sweep(at).await.unwrap().price_changes_queued };
+        assert_eq!(queued(Utc::now()).await, 0);
+        assert_eq!(queued(at(future)).await, 0);
+        let early = service.process_price_change(&change.id, at(future)).await;
+        assert!(early.unwrap().not_due);
+        let day_after = at(future + Days::new(1));
+        assert_eq!(queued(day_after).await, 1);
         let summary = service
-            .process_price_change(&change.id, on_the_day)
+            .process_price_change(&change.id, day_after)
             .await
             .unwrap();
         assert_eq!(summary.credits, 1);
@@ -673,7 +670,7 @@ mod tests {
     #[tokio::test]
     async fn reconciliation_shows_the_variance_per_sku() {
         let (service, [dist, _]) = testing::inventory_service().await;
-        // October: 100 at the end of September, 50 shipped in, 30 sold, 115 reported.
+        // October: 100 at the end of September, 55 shipped in, 30 sold, 115 reported.
         let lines = vec![
             stock(&dist, day("2026-09-30"), 100),
             stock(&dist, day("2026-10-31"), 115),
@@ -694,21 +691,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(summary.recorded, 1);
-        // The same shipment again adds nothing; the same id with other numbers is refused.
+        // The same shipment again adds nothing, beside a new one (same day: one sell-in item).
+        let second = Shipment {
+            id: "SHIP-2".into(),
+            quantity: 5,
+            ..shipment.clone()
+        };
         let again = service
-            .record_shipments(std::slice::from_ref(&shipment), Utc::now())
+            .record_shipments(&[shipment.clone(), second.clone()], Utc::now())
             .await
             .unwrap();
-        assert_eq!(again.already_recorded, 1);
+        assert_eq!((again.recorded, again.already_recorded), (1, 1));
+        // The same id with other numbers refuses the whole request: the new one in it too.
         let changed = Shipment {
             quantity: 60,
+            ..shipment.clone()
+        };
+        let third = Shipment {
+            id: "SHIP-3".into(),
             ..shipment
         };
         let refused = service
-            .record_shipments(&[changed], Utc::now())
-            .await
-            .unwrap();
-        assert_eq!(refused.conflicting, ["SHIP-1"]);
+            .record_shipments(&[third, changed], Utc::now())
+            .await;
+        assert!(
+            matches!(&refused, Err(tributary::workflow::inventory::InventoryError::Conflict(why)) if why.contains("SHIP-1")),
+            "{refused:?}"
+        );
         let sales = sales_message(
             "p",
             vec![
@@ -731,8 +740,8 @@ mod tests {
                 line.sell_out_units,
                 line.expected_units
             ),
-            (100, 50, 30, 120)
+            (100, 55, 30, 125)
         );
-        assert_eq!((line.reported_units, line.variance), (Some(115), Some(-5)));
+        assert_eq!((line.reported_units, line.variance), (Some(115), Some(-10)));
     }
 }

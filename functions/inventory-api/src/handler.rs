@@ -10,13 +10,13 @@
 //! - `POST /price-changes` (vendor admin), `GET /price-changes` (vendor staff);
 //! - `GET /price-protection/credits` (vendor staff, any or `?distributor=`; a distributor its own).
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use tributary::domain::inventory::{PriceChangeRequest, Shipment, StockState, Threshold};
 use tributary::domain::rebate::Period;
-use tributary::domain::{PartnerId, Principal, Role, ValidationErrors};
+use tributary::domain::{Money, PartnerId, Principal, Role, ValidationErrors};
 use tributary::http::{ApiError, caller, json, json_body, respond};
 use tributary::store::InventoryStore;
 use tributary::workflow::inventory::InventoryService;
@@ -35,6 +35,17 @@ struct Thresholds {
 #[serde(deny_unknown_fields)]
 struct Shipments {
     shipments: Vec<Shipment>,
+}
+
+/// `POST /price-changes` (the stored change flattens the request, so the strict reading of the
+/// body is here).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceChangeBody {
+    sku: String,
+    old_cost: Money,
+    new_cost: Money,
+    effective_date: NaiveDate,
 }
 
 async fn dispatch(
@@ -60,7 +71,7 @@ async fn dispatch(
         }
         (Method::GET, ["inventory", "thresholds"]) => {
             require_staff(&principal)?;
-            let thresholds = store.thresholds(params.first("sku")).await?;
+            let thresholds = store.thresholds(sku_param(params.first("sku"))?).await?;
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({ "thresholds": thresholds }),
@@ -106,6 +117,7 @@ async fn dispatch(
         }
         (Method::GET, ["inventory", "reconciliation"]) => {
             let distributor = scope(&principal, params.first("distributor"))?;
+            let sku = sku_param(params.first("sku"))?;
             let mut errors = ValidationErrors::new();
             if distributor.is_none() {
                 errors.add("distributor", "required for vendor staff");
@@ -123,9 +135,7 @@ async fn dispatch(
             };
             let (distributor, period) = errors.into_result((distributor, period))?;
             let (distributor, period) = (distributor.expect("checked"), period.expect("checked"));
-            let lines = service
-                .reconciliation(&distributor, period, params.first("sku"))
-                .await?;
+            let lines = service.reconciliation(&distributor, period, sku).await?;
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({
@@ -139,9 +149,15 @@ async fn dispatch(
         }
         (Method::POST, ["price-changes"]) => {
             require_admin(&principal, "announcing price changes")?;
-            let body: PriceChangeRequest = json_body(request)?;
+            let body: PriceChangeBody = json_body(request)?;
+            let change = PriceChangeRequest {
+                sku: body.sku,
+                old_cost: body.old_cost,
+                new_cost: body.new_cost,
+                effective_date: body.effective_date,
+            };
             let (created, change) = service
-                .create_price_change(body, &principal.id, now)
+                .create_price_change(change, &principal.id, now)
                 .await?;
             let status = if created {
                 StatusCode::CREATED
@@ -171,6 +187,16 @@ async fn dispatch(
             request.method(),
             request.uri().path()
         ))),
+    }
+}
+
+/// A `sku` query parameter, checked like a SKU in a body.
+fn sku_param(sku: Option<&str>) -> Result<Option<&str>, ApiError> {
+    match sku {
+        Some(sku) if sku.trim().is_empty() || sku.len() > 64 => {
+            Err(ValidationErrors::single("sku", "1 to 64 characters").into())
+        }
+        other => Ok(other),
     }
 }
 
@@ -343,6 +369,22 @@ mod tests {
         )
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
+        // A misspelt limit is refused, not stored as a threshold without limits.
+        let typo = json!({"thresholds": [{"sku": "NW-1", "min_unit": 10}]});
+        let (status, body) = call(
+            &service,
+            "PUT",
+            "/inventory/thresholds",
+            Some(typo),
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert!(status.is_client_error(), "{status} {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("min_unit"),
+            "{body}"
+        );
         let (_, body) = call(
             &service,
             "GET",
@@ -353,6 +395,18 @@ mod tests {
         )
         .await;
         assert_eq!(body["thresholds"], json!([]));
+        let long = "X".repeat(65);
+        let (status, body) = call(
+            &service,
+            "GET",
+            &format!("/inventory/thresholds?sku={long}"),
+            None,
+            "vendor_admin",
+            "ada",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["sku"]);
     }
 
     #[tokio::test]

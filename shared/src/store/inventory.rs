@@ -15,7 +15,8 @@ use super::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK
 use super::{DynamoStore, StoreError, failed_conditions, sdk_error};
 use crate::domain::PartnerId;
 use crate::domain::inventory::{
-    AlertTrack, PriceChange, PriceChangeStatus, ProtectionCredit, Shipment, StockState, Threshold,
+    AlertTrack, MAX_SHIPMENTS_PER_REQUEST, PriceChange, PriceChangeStatus, ProtectionCredit,
+    Shipment, StockState, Threshold,
 };
 use crate::domain::pos::InventoryLine;
 use crate::domain::{PriceChangeId, inventory::OpenAlert};
@@ -87,13 +88,15 @@ pub struct FlowDelta {
     pub units: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShipmentOutcome {
-    Recorded,
-    /// The same shipment id was recorded before with the same content: nothing changed.
-    AlreadyRecorded,
-    /// The id was recorded before with other content: refused.
-    Conflicting,
+    /// New shipments recorded; those recorded before with the same content left as they were.
+    Recorded {
+        recorded: usize,
+        already_recorded: usize,
+    },
+    /// These ids were recorded before with other content: nothing was written.
+    Conflicting(Vec<String>),
 }
 
 pub trait InventoryStore {
@@ -136,7 +139,8 @@ pub trait InventoryStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Snapshots of a distributor's SKU as of `until` or earlier: (as of, location, on hand).
+    /// Snapshots of a distributor's SKU as of `until` or up to 400 days earlier: (as of,
+    /// location, on hand).
     fn snapshot_history(
         &self,
         distributor: &PartnerId,
@@ -156,6 +160,7 @@ pub trait InventoryStore {
         pairs: &[(PartnerId, String)],
     ) -> impl Future<Output = Result<Vec<Threshold>, StoreError>> + Send;
 
+    /// Stores thresholds (at most 100), all or none.
     fn put_thresholds(
         &self,
         thresholds: &[Threshold],
@@ -182,10 +187,12 @@ pub trait InventoryStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Records a shipment and adds it to the day's sell-in, in one transaction, once per id.
-    fn record_shipment(
+    /// Records shipments (at most [`MAX_SHIPMENTS_PER_REQUEST`]: each is a put plus at most
+    /// one update, and a transaction holds 100) and adds them to their days' sell-in, all in
+    /// one transaction, each id once.
+    fn record_shipments(
         &self,
-        shipment: &Shipment,
+        shipments: &[Shipment],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ShipmentOutcome, StoreError>> + Send;
 
@@ -231,11 +238,18 @@ pub trait InventoryStore {
         change: &PriceChange,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Stores a credit once per price change and distributor; `Ok(false)` when it existed.
+    /// Stores a credit once per price change and distributor; `Some(stored)` (nothing
+    /// written) when that distributor was credited for the change before.
     fn put_credit(
         &self,
         credit: &ProtectionCredit,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<ProtectionCredit>, StoreError>> + Send;
+
+    /// The credits made for one price change.
+    fn change_credits(
+        &self,
+        id: &PriceChangeId,
+    ) -> impl Future<Output = Result<Vec<ProtectionCredit>, StoreError>> + Send;
 
     /// Credits, newest first: every distributor's or one's.
     fn credits(
@@ -252,6 +266,9 @@ const PRICE_CHANGES_PENDING: &str = "PRICE_CHANGES_PENDING";
 const CREDITS: &str = "PPCREDITS";
 /// Items per sell-out transaction besides its marker (DynamoDB allows 100).
 const FLOW_ITEMS_PER_TRANSACTION: usize = 99;
+/// How far back stock is looked for (price protection, reconciliation): a location silent for
+/// longer has no stock worth counting, and the read stays bounded.
+const HISTORY_DAYS: u64 = 400;
 /// Markers outlive any redelivery: SQS keeps a message 14 days at most.
 const MARKER_DAYS: u64 = 15;
 
@@ -263,8 +280,11 @@ fn stock_pk(distributor: &PartnerId) -> String {
     format!("INVSTATE#{distributor}")
 }
 
+/// `<sku>#<location>`, with `%` and `#` in the SKU escaped: SKUs and locations are free text,
+/// and `A#B` at `C` must not be `A` at `B#C`.
 fn stock_sk(key: &StockKey) -> String {
-    format!("{}#{}", key.sku, key.location)
+    let sku = key.sku.replace('%', "%25").replace('#', "%23");
+    format!("{sku}#{}", key.location)
 }
 
 fn flow_pk(flow: Flow, distributor: &PartnerId, sku: &str) -> String {
@@ -515,11 +535,12 @@ impl InventoryStore for DynamoStore {
         sku: &str,
         until: NaiveDate,
     ) -> Result<Vec<(NaiveDate, String, i64)>, StoreError> {
-        // `<day>#<location>`: everything up to the day's last possible location.
+        // `<day>#<location>`: from HISTORY_DAYS before up to the day's last possible location.
+        let from = until - Days::new(HISTORY_DAYS);
         let items = self
             .sort_range(
                 &format!("INVHIST#{distributor}#{sku}"),
-                "0",
+                &from.to_string(),
                 &format!("{until}#\u{10ffff}"),
                 "read snapshot history",
             )
@@ -593,7 +614,19 @@ impl InventoryStore for DynamoStore {
             );
             items.push(item);
         }
-        self.batch_put(items, 4, "store thresholds").await?;
+        let mut request = self.client.transact_write_items();
+        for item in items {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(build_error)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| sdk_error("store thresholds", e))?;
         Ok(())
     }
 
@@ -703,62 +736,96 @@ impl InventoryStore for DynamoStore {
         Ok(())
     }
 
-    async fn record_shipment(
+    async fn record_shipments(
         &self,
-        shipment: &Shipment,
+        shipments: &[Shipment],
         now: DateTime<Utc>,
     ) -> Result<ShipmentOutcome, StoreError> {
-        let shipment_key = key_item(format!("SHIPMENT#{}", shipment.id), "SHIPMENT".into());
-        let mut item = shipment_key.clone();
-        item.insert("doc".into(), doc(shipment, "shipment")?);
-        item.insert("recorded_at".into(), attr::time(now));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
-        let add = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(
-                flow_pk(Flow::SellIn, &shipment.distributor, &shipment.sku),
-                day_sk(shipment.shipped_on),
-            )))
-            .update_expression("ADD units :u")
-            .expression_attribute_values(":u", attr::n(shipment.quantity))
-            .build()
-            .map_err(build_error)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(add).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(ShipmentOutcome::Recorded),
-            Err(err) if failed_conditions(&err) == [0] => {
-                let stored = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(shipment_key))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("read a shipment", e))?;
-                let same = match stored.item {
-                    Some(item) => Reader::new(&item).json::<Shipment>("doc")? == *shipment,
-                    None => false,
-                };
-                Ok(if same {
-                    ShipmentOutcome::AlreadyRecorded
-                } else {
-                    ShipmentOutcome::Conflicting
-                })
+        assert!(shipments.len() <= MAX_SHIPMENTS_PER_REQUEST);
+        let shipment_key = |s: &Shipment| key_item(format!("SHIPMENT#{}", s.id), "SHIPMENT".into());
+        let mut pending: Vec<&Shipment> = shipments.iter().collect();
+        let mut already_recorded = 0;
+        // Each round either writes everything left or finds some ids recorded before.
+        for _ in 0..=MAX_SHIPMENTS_PER_REQUEST {
+            if pending.is_empty() {
+                break;
             }
-            Err(err) => Err(sdk_error("record a shipment", err)),
+            let mut request = self.client.transact_write_items();
+            for shipment in &pending {
+                let mut item = shipment_key(shipment);
+                item.insert("doc".into(), doc(shipment, "shipment")?);
+                item.insert("recorded_at".into(), attr::time(now));
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(build_error)?;
+                request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            }
+            // One update per day's sell-in: a transaction may not name an item twice.
+            let mut days: std::collections::BTreeMap<(String, String), i64> = Default::default();
+            for s in &pending {
+                let pk = flow_pk(Flow::SellIn, &s.distributor, &s.sku);
+                *days.entry((pk, day_sk(s.shipped_on))).or_insert(0) += s.quantity;
+            }
+            for ((pk, sk), units) in days {
+                let add = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_item(pk, sk)))
+                    .update_expression("ADD units :u")
+                    .expression_attribute_values(":u", attr::n(units))
+                    .build()
+                    .map_err(build_error)?;
+                request = request.transact_items(TransactWriteItem::builder().update(add).build());
+            }
+            let err = match request.send().await {
+                Ok(_) => {
+                    return Ok(ShipmentOutcome::Recorded {
+                        recorded: pending.len(),
+                        already_recorded,
+                    });
+                }
+                Err(err) => err,
+            };
+            let failed = failed_conditions(&err);
+            if failed.is_empty() {
+                return Err(sdk_error("record shipments", err));
+            }
+            let existing: Vec<&Shipment> = failed
+                .iter()
+                .filter_map(|&i| pending.get(i).copied())
+                .collect();
+            let stored = self
+                .batch_get(
+                    existing.iter().map(|s| shipment_key(s)).collect(),
+                    None,
+                    "read shipments",
+                )
+                .await?;
+            let stored: HashMap<String, Shipment> = stored
+                .iter()
+                .map(|item| {
+                    Reader::new(item)
+                        .json::<Shipment>("doc")
+                        .map(|s| (s.id.clone(), s))
+                })
+                .collect::<Result<_, _>>()?;
+            let conflicting: Vec<String> = existing
+                .iter()
+                .filter(|s| stored.get(&s.id) != Some(**s))
+                .map(|s| s.id.clone())
+                .collect();
+            if !conflicting.is_empty() {
+                return Ok(ShipmentOutcome::Conflicting(conflicting));
+            }
+            already_recorded += existing.len();
+            pending.retain(|s| !stored.contains_key(&s.id));
         }
+        Ok(ShipmentOutcome::Recorded {
+            recorded: 0,
+            already_recorded,
+        })
     }
 
     async fn flow_units(
@@ -891,11 +958,15 @@ impl InventoryStore for DynamoStore {
         }
     }
 
-    async fn put_credit(&self, credit: &ProtectionCredit) -> Result<bool, StoreError> {
-        let mut item = key_item(
+    async fn put_credit(
+        &self,
+        credit: &ProtectionCredit,
+    ) -> Result<Option<ProtectionCredit>, StoreError> {
+        let key = key_item(
             format!("PPCREDIT#{}", credit.price_change_id),
             format!("DIST#{}", credit.distributor),
         );
+        let mut item = key.clone();
         let sort = format!(
             "{}#{}#{}",
             attr::time_text(credit.created_at),
@@ -919,10 +990,39 @@ impl InventoryStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(err) if super::is_condition_failure(&err) => Ok(false),
+            Ok(_) => Ok(None),
+            Err(err) if super::is_condition_failure(&err) => {
+                let output = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("read a price-protection credit", e))?;
+                output
+                    .item
+                    .map(|item| Reader::new(&item).json("doc"))
+                    .transpose()
+            }
             Err(err) => Err(sdk_error("store a price-protection credit", err)),
         }
+    }
+
+    async fn change_credits(
+        &self,
+        id: &PriceChangeId,
+    ) -> Result<Vec<ProtectionCredit>, StoreError> {
+        self.partition(
+            &format!("PPCREDIT#{id}"),
+            None,
+            "read a price change's credits",
+        )
+        .await?
+        .iter()
+        .map(|item| Reader::new(item).json("doc"))
+        .collect()
     }
 
     async fn credits(

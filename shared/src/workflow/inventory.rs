@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
@@ -41,17 +41,22 @@ pub struct InventorySettings {
     pub default_stale_days: u32,
     /// Days within which an alert state entered again is not announced again.
     pub quiet_days: u32,
+    /// Days after its effective date that a price change is credited: distributors' snapshots
+    /// as of that date arrive the next day or so.
+    pub price_protection_delay_days: u32,
 }
 
 impl InventorySettings {
     /// `NOTIFICATIONS_QUEUE_URL`, `POS_STOCK_QUEUE_URL`, `INVENTORY_STALE_DAYS` (7),
-    /// `INVENTORY_ALERT_QUIET_DAYS` (7).
+    /// `INVENTORY_ALERT_QUIET_DAYS` (7), `PRICE_PROTECTION_DELAY_DAYS` (1).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             notifications_queue_url: config::required("NOTIFICATIONS_QUEUE_URL")?,
             stock_queue_url: config::required("POS_STOCK_QUEUE_URL")?,
             default_stale_days: config::optional("INVENTORY_STALE_DAYS")?.unwrap_or(7),
             quiet_days: config::optional("INVENTORY_ALERT_QUIET_DAYS")?.unwrap_or(7),
+            price_protection_delay_days: config::optional("PRICE_PROTECTION_DELAY_DAYS")?
+                .unwrap_or(1),
         })
     }
 }
@@ -102,6 +107,8 @@ pub struct SweepSummary {
     pub updated: usize,
     pub notices: usize,
     pub price_changes_queued: usize,
+    /// Distributors whose records could not be swept this time (logged).
+    pub failed_distributors: usize,
 }
 
 /// What processing a price change did.
@@ -109,7 +116,7 @@ pub struct SweepSummary {
 pub struct ProtectionSummary {
     pub credits: u32,
     pub already_processed: bool,
-    /// Not effective yet: left for the sweep on its day.
+    /// Not due yet (effective date plus the delay): left for the sweep on its day.
     pub not_due: bool,
 }
 
@@ -179,7 +186,7 @@ pub fn next_record(
     record.updated_at = now;
     let events = record
         .track
-        .transition(state, &reason, line.as_of, quiet_days);
+        .transition(state, &reason, line.as_of, today, quiet_days);
     record.state = record.track.state();
     queue_notices(&mut record, events);
     Some(record)
@@ -196,6 +203,7 @@ pub fn sweep_record(
     quiet_days: u32,
     now: DateTime<Utc>,
 ) -> bool {
+    let before = record.track.clone();
     let mut events = Vec::new();
     let (state, reason) = evaluate(
         record.on_hand,
@@ -205,10 +213,15 @@ pub fn sweep_record(
         today,
     );
     if state != record.state {
-        events.extend(record.track.transition(state, &reason, today, quiet_days));
+        events.extend(
+            record
+                .track
+                .transition(state, &reason, today, today, quiet_days),
+        );
     }
     events.extend(record.track.announce_lasting(today, quiet_days));
-    if events.is_empty() {
+    // A quiet change (a quietly reopened or closed alert) is a change too.
+    if record.track == before {
         return false;
     }
     record.state = record.track.state();
@@ -466,40 +479,43 @@ impl InventoryService {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepSummary, InventoryError> {
         let today = now.date_naive();
         let mut summary = SweepSummary::default();
+        // Price changes first: they must not wait for a long pass over the stock.
+        let due = self
+            .store
+            .due_price_changes(self.last_due_day(today))
+            .await?;
+        self.queue_due(&due, now).await?;
+        summary.price_changes_queued = due.len();
         for distributor in self.store.inventory_distributors(None).await? {
             summary.distributors += 1;
-            let records = self.store.distributor_stock(&distributor).await?;
-            summary.records += records.len();
-            let pairs: BTreeSet<(PartnerId, String)> = records
-                .iter()
-                .map(|r| (distributor.clone(), r.key.sku.clone()))
-                .collect();
-            let pair_list: Vec<_> = pairs.iter().cloned().collect();
-            let thresholds = self.store.thresholds_for(&pair_list).await?;
-            let limits = limits_by_pair(&thresholds, &pairs, self.settings.default_stale_days);
-            let mut to_send = Vec::new();
-            for mut record in records {
-                let limits = limits[&(distributor.clone(), record.key.sku.clone())];
-                if !sweep_record(&mut record, &limits, today, self.settings.quiet_days, now) {
-                    if !record.outbox.is_empty() {
-                        to_send.push(record);
-                    }
-                    continue;
+            // One distributor's failure is logged and retried by the next sweep; the others
+            // go on.
+            match self.sweep_distributor(&distributor, now).await {
+                Ok((records, updated, notices)) => {
+                    summary.records += records;
+                    summary.updated += updated;
+                    summary.notices += notices;
                 }
-                // A lost race means a stock message just wrote the record: the next sweep
-                // looks again.
-                if self.store.put_stock_record(&record).await? {
-                    summary.updated += 1;
-                    to_send.push(StockRecord {
-                        revision: record.revision + 1,
-                        ..record
-                    });
+                Err(err) => {
+                    tracing::error!(%distributor, error = %err, "sweep of a distributor failed");
+                    summary.failed_distributors += 1;
                 }
             }
-            summary.notices += self.send_outboxes(&to_send).await?;
         }
-        let due = self.store.due_price_changes(today).await?;
-        let envelopes: Vec<_> = due
+        Ok(summary)
+    }
+
+    /// The last effective date that is due on `today`.
+    fn last_due_day(&self, today: NaiveDate) -> NaiveDate {
+        today - Days::new(u64::from(self.settings.price_protection_delay_days))
+    }
+
+    async fn queue_due(
+        &self,
+        changes: &[PriceChange],
+        now: DateTime<Utc>,
+    ) -> Result<(), InventoryError> {
+        let envelopes: Vec<_> = changes
             .iter()
             .map(|c| {
                 Envelope::new(
@@ -516,8 +532,52 @@ impl InventoryService {
                 .publish(&self.settings.stock_queue_url, &envelopes)
                 .await?;
         }
-        summary.price_changes_queued = envelopes.len();
-        Ok(summary)
+        Ok(())
+    }
+
+    /// One distributor's records swept: (records, updated, notices sent).
+    async fn sweep_distributor(
+        &self,
+        distributor: &PartnerId,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize, usize), InventoryError> {
+        let today = now.date_naive();
+        let records = self.store.distributor_stock(distributor).await?;
+        let count = records.len();
+        let pairs: BTreeSet<(PartnerId, String)> = records
+            .iter()
+            .map(|r| (distributor.clone(), r.key.sku.clone()))
+            .collect();
+        let pair_list: Vec<_> = pairs.iter().cloned().collect();
+        let thresholds = self.store.thresholds_for(&pair_list).await?;
+        let limits = limits_by_pair(&thresholds, &pairs, self.settings.default_stale_days);
+        let mut to_send = Vec::new();
+        let mut changed = Vec::new();
+        for mut record in records {
+            let limits = limits[&(distributor.clone(), record.key.sku.clone())];
+            if sweep_record(&mut record, &limits, today, self.settings.quiet_days, now) {
+                changed.push(record);
+            } else if !record.outbox.is_empty() {
+                to_send.push(record);
+            }
+        }
+        // A lost race means a stock message just wrote the record: the next sweep looks again.
+        let written: Vec<Option<StockRecord>> = stream::iter(changed)
+            .map(|record| async move {
+                let won = self.store.put_stock_record(&record).await?;
+                Ok::<_, InventoryError>(won.then(|| StockRecord {
+                    revision: record.revision + 1,
+                    ..record
+                }))
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let written: Vec<StockRecord> = written.into_iter().flatten().collect();
+        let updated = written.len();
+        to_send.extend(written);
+        let notices = self.send_outboxes(&to_send).await?;
+        Ok((count, updated, notices))
     }
 
     /// Credits every distributor that held stock of the SKU at the effective date, once.
@@ -539,20 +599,32 @@ impl InventoryService {
             });
         }
         let request = &change.request;
-        if request.effective_date > now.date_naive() {
+        if request.effective_date > self.last_due_day(now.date_naive()) {
             return Ok(ProtectionSummary {
                 not_due: true,
                 ..ProtectionSummary::default()
             });
         }
-        let mut credits = 0;
-        let mut notices = Vec::new();
+        // Credits an earlier, interrupted run made stand as made: they are counted and
+        // announced again as stored, never recomputed.
+        let mut made: HashMap<PartnerId, ProtectionCredit> = self
+            .store
+            .change_credits(&change.id)
+            .await?
+            .into_iter()
+            .map(|c| (c.distributor.clone(), c))
+            .collect();
+        let mut credited = Vec::new();
         if request.is_drop() {
             for distributor in self
                 .store
                 .inventory_distributors(Some(&request.sku))
                 .await?
             {
+                if let Some(credit) = made.remove(&distributor) {
+                    credited.push(credit);
+                    continue;
+                }
                 let history = self
                     .store
                     .snapshot_history(&distributor, &request.sku, request.effective_date)
@@ -572,23 +644,33 @@ impl InventoryService {
                     credit: amount,
                     created_at: now,
                 };
-                // An existing credit (an earlier, interrupted run) counts; it is not made again.
-                self.store.put_credit(&credit).await?;
-                credits += 1;
-                notices.push(Envelope::new(
-                    format!("price-protection:{}:{distributor}", change.id),
-                    PriceProtectionNotification {
-                        event: "price_protection.credited".into(),
-                        price_change_id: change.id.clone(),
-                        distributor,
-                        sku: request.sku.clone(),
-                        units,
-                        credit: amount,
-                    },
-                    now,
-                ));
+                // A concurrent run may have stored it first: then that one stands.
+                let stored = self.store.put_credit(&credit).await?;
+                credited.push(stored.unwrap_or(credit));
             }
         }
+        credited.extend(made.into_values());
+        let credits = credited.len() as u32;
+        let notices: Vec<_> = credited
+            .into_iter()
+            .map(|credit| {
+                Envelope::new(
+                    format!(
+                        "price-protection:{}:{}",
+                        credit.price_change_id, credit.distributor
+                    ),
+                    PriceProtectionNotification {
+                        event: "price_protection.credited".into(),
+                        price_change_id: credit.price_change_id,
+                        distributor: credit.distributor,
+                        sku: credit.sku,
+                        units: credit.units,
+                        credit: credit.credit,
+                    },
+                    now,
+                )
+            })
+            .collect();
         if !notices.is_empty() {
             self.publisher
                 .publish(&self.settings.notifications_queue_url, &notices)
@@ -606,7 +688,7 @@ impl InventoryService {
 
     /// `POST /price-changes`: recorded once per SKU and day (`Ok((false, existing))` when the
     /// same change was recorded before; another change of that SKU and day is a conflict), and
-    /// queued at once when already effective.
+    /// queued at once when already due (effective date plus the delay).
     pub async fn create_price_change(
         &self,
         request: PriceChangeRequest,
@@ -629,28 +711,24 @@ impl InventoryService {
             processed_at: None,
             credits: 0,
         };
-        if let Some(existing) = self.store.create_price_change(&change).await? {
-            if existing.request != change.request {
+        let (created, change) = match self.store.create_price_change(&change).await? {
+            None => (true, change),
+            Some(existing) if existing.request != change.request => {
                 return Err(InventoryError::Conflict(format!(
                     "SKU {} already has a price change effective {} ({}): a SKU's cost changes once a day",
                     change.request.sku, change.request.effective_date, existing.id
                 )));
             }
-            return Ok((false, existing));
+            Some(existing) => (false, existing),
+        };
+        // Queued when due; queued again when announced again while pending (the first
+        // announcement's message may have been lost after the change was stored).
+        let due = change.status == PriceChangeStatus::Pending
+            && change.request.effective_date <= self.last_due_day(now.date_naive());
+        if due {
+            self.queue_due(std::slice::from_ref(&change), now).await?;
         }
-        if change.request.effective_date <= now.date_naive() {
-            let due = Envelope::new(
-                format!("price-change-due:{}", change.id),
-                PriceChangeDue {
-                    price_change_id: change.id.clone(),
-                },
-                now,
-            );
-            self.publisher
-                .publish(&self.settings.stock_queue_url, &[due])
-                .await?;
-        }
-        Ok((true, change))
+        Ok((created, change))
     }
 
     /// Refuses SKUs the catalog does not know, naming each (`field(i)`).
@@ -711,8 +789,9 @@ impl InventoryService {
             .is_some_and(|p| p.kind == PartnerKind::Distributor))
     }
 
-    /// `POST /inventory/shipments`: each shipment once per id, in one transaction with its
-    /// sell-in; an id recorded before with other numbers is refused by name.
+    /// `POST /inventory/shipments`: all or nothing, in one transaction with their sell-in; an
+    /// id recorded before with the same numbers is left as it was, with other numbers it
+    /// refuses the request by name.
     pub async fn record_shipments(
         &self,
         shipments: &[Shipment],
@@ -737,26 +816,38 @@ impl InventoryService {
             format!("shipments[{i}].sku")
         })
         .await?;
-        let distributors: BTreeSet<&PartnerId> = shipments.iter().map(|s| &s.distributor).collect();
         let mut errors = ValidationErrors::new();
-        for d in distributors {
-            if !self.is_distributor(d).await? {
+        let mut checked: HashMap<&PartnerId, bool> = HashMap::new();
+        for (i, s) in shipments.iter().enumerate() {
+            let known = match checked.get(&s.distributor) {
+                Some(known) => *known,
+                None => {
+                    let known = self.is_distributor(&s.distributor).await?;
+                    checked.insert(&s.distributor, known);
+                    known
+                }
+            };
+            if !known {
                 errors.add(
-                    "shipments[].distributor",
-                    format!("{d} is not a distributor"),
+                    format!("shipments[{i}].distributor"),
+                    format!("{} is not a distributor", s.distributor),
                 );
             }
         }
         errors.into_result(())?;
-        let mut summary = ShipmentsSummary::default();
-        for s in shipments {
-            match self.store.record_shipment(s, now).await? {
-                ShipmentOutcome::Recorded => summary.recorded += 1,
-                ShipmentOutcome::AlreadyRecorded => summary.already_recorded += 1,
-                ShipmentOutcome::Conflicting => summary.conflicting.push(s.id.clone()),
-            }
+        match self.store.record_shipments(shipments, now).await? {
+            ShipmentOutcome::Recorded {
+                recorded,
+                already_recorded,
+            } => Ok(ShipmentsSummary {
+                recorded,
+                already_recorded,
+            }),
+            ShipmentOutcome::Conflicting(ids) => Err(InventoryError::Conflict(format!(
+                "shipments {} were recorded before with other numbers; nothing was recorded",
+                ids.join(", ")
+            ))),
         }
-        Ok(summary)
     }
 
     /// `GET /inventory/reconciliation`: per SKU the distributor reported (or `sku`), opening
@@ -807,7 +898,59 @@ impl InventoryService {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ShipmentsSummary {
     pub recorded: usize,
+    /// Recorded before with the same numbers: left as they were.
     pub already_recorded: usize,
-    /// Ids recorded before with other content: not changed.
-    pub conflicting: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_sweep_keeps_quiet_changes() {
+        let line = InventoryLine {
+            distributor: PartnerId::generate(),
+            location: "main".into(),
+            sku: "NW-1".into(),
+            on_hand: 5,
+            on_order: 0,
+            as_of: day("2026-11-03"),
+        };
+        let low = Limits {
+            min_units: Some(10),
+            stale_after_days: 7,
+            ..Limits::default()
+        };
+        let now = day("2026-11-03").and_hms_opt(12, 0, 0).unwrap().and_utc();
+        // Announced low on the 1st, ok on the 2nd, low again on the 3rd: reopened quietly.
+        let mut record = next_record(None, &line, &low, 0, day("2026-11-01"), 7, now).unwrap();
+        record
+            .track
+            .transition(StockState::Ok, "", day("2026-11-02"), day("2026-11-02"), 7);
+        record.track.transition(
+            StockState::Low,
+            "r",
+            day("2026-11-03"),
+            day("2026-11-03"),
+            7,
+        );
+        record.state = record.track.state();
+        record.outbox.clear();
+        assert!(!record.track.open.as_ref().unwrap().notified);
+        // The threshold is lowered: the sweep finds it ok. Nothing to announce (the reopening
+        // never was), but the record changes, so the alert leaves the open list.
+        let ok = Limits {
+            min_units: Some(1),
+            ..low
+        };
+        assert!(sweep_record(&mut record, &ok, day("2026-11-04"), 7, now));
+        assert_eq!(record.state, StockState::Ok);
+        assert!(record.outbox.is_empty());
+        // Nothing more to do on the next sweep.
+        assert!(!sweep_record(&mut record, &ok, day("2026-11-05"), 7, now));
+    }
 }

@@ -64,16 +64,8 @@ async fn measure(stack: &Stack, lines: usize) {
         ));
     }
     let object_key = format!("{distributor}/pos/figures-{stamp}.csv");
-    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
     let started = Instant::now();
-    tributary::aws::s3(&config)
-        .put_object()
-        .bucket(stack.resource("DropBucket"))
-        .key(&object_key)
-        .body(csv.into_bytes().into())
-        .send()
-        .await
-        .expect("put into the drop bucket");
+    stack.drop_file(&object_key, csv.into_bytes()).await;
     let reply = stack.wait_for("/pos/files?limit=100", &key, 7200, |reply| {
         reply.body["files"]
             .as_array()

@@ -66,6 +66,7 @@ impl fmt::Display for StockState {
 /// Stock limits for a SKU, for every distributor or (an override) for one. An override replaces
 /// the SKU's default as a whole, so what applies is always one record as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Threshold {
     pub sku: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,8 +96,8 @@ pub struct Threshold {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// Most thresholds one request may set.
-pub const MAX_THRESHOLDS_PER_REQUEST: usize = 500;
+/// Most thresholds one request may set (all in one transaction).
+pub const MAX_THRESHOLDS_PER_REQUEST: usize = 100;
 /// Bounds that keep every comparison far from overflow and catch typing mistakes.
 const MAX_UNITS: i64 = 1_000_000_000;
 const MAX_WEEKS: u32 = 520;
@@ -353,14 +354,17 @@ impl AlertTrack {
         self.open.as_ref().map_or(StockState::Ok, |a| a.state)
     }
 
-    /// Moves to `next` on `day`. The same state again changes nothing (re-reporting the same
-    /// numbers raises nothing); leaving an announced alert clears it; entering an alert state
-    /// announces it unless the same state was announced within `quiet_days`.
+    /// Moves to `next`, entered on `since` (a snapshot's as-of date, or the sweep's day),
+    /// decided on `today`. The same state again changes nothing (re-reporting the same numbers
+    /// raises nothing); leaving an announced alert clears it; entering an alert state announces
+    /// it unless the same state was announced within `quiet_days` before `today` (the quiet
+    /// period runs on the processing clock, so late or weekly files do not stretch it).
     pub fn transition(
         &mut self,
         next: StockState,
         reason: &str,
-        day: NaiveDate,
+        since: NaiveDate,
+        today: NaiveDate,
         quiet_days: u32,
     ) -> Vec<AlertEvent> {
         let current = self.state();
@@ -383,9 +387,9 @@ impl AlertTrack {
             let quiet = self
                 .announced
                 .get(&next)
-                .is_some_and(|last| (day - *last).num_days() < i64::from(quiet_days));
+                .is_some_and(|last| (today - *last).num_days() < i64::from(quiet_days));
             if !quiet {
-                self.announced.insert(next, day);
+                self.announced.insert(next, today);
                 events.push(AlertEvent::Raised {
                     state: next,
                     reason: reason.to_string(),
@@ -394,7 +398,7 @@ impl AlertTrack {
             self.open = Some(OpenAlert {
                 state: next,
                 reason: reason.to_string(),
-                since: day,
+                since,
                 notified: !quiet,
             });
         }
@@ -609,6 +613,7 @@ pub struct ProtectionCredit {
 
 /// Units the vendor shipped to a distributor (sell-in), under the vendor's own shipment id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Shipment {
     pub id: String,
     pub distributor: PartnerId,
@@ -617,8 +622,8 @@ pub struct Shipment {
     pub shipped_on: NaiveDate,
 }
 
-/// Most shipments one request may record.
-pub const MAX_SHIPMENTS_PER_REQUEST: usize = 500;
+/// Most shipments one request may record (all in one transaction).
+pub const MAX_SHIPMENTS_PER_REQUEST: usize = 50;
 
 impl Shipment {
     pub fn check(&self, prefix: &str, today: NaiveDate, errors: &mut ValidationErrors) {

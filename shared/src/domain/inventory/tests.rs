@@ -147,7 +147,13 @@ const QUIET: u32 = 7;
 #[test]
 fn entering_a_state_raises_once_and_leaving_clears() {
     let mut track = AlertTrack::default();
-    let events = track.transition(StockState::Low, "below 10", day("2026-11-01"), QUIET);
+    let events = track.transition(
+        StockState::Low,
+        "below 10",
+        day("2026-11-01"),
+        day("2026-11-01"),
+        QUIET,
+    );
     assert_eq!(
         events,
         [AlertEvent::Raised {
@@ -159,11 +165,17 @@ fn entering_a_state_raises_once_and_leaving_clears() {
     for d in ["2026-11-02", "2026-11-03", "2026-11-20"] {
         assert!(
             track
-                .transition(StockState::Low, "below 10", day(d), QUIET)
+                .transition(StockState::Low, "below 10", day(d), day(d), QUIET)
                 .is_empty()
         );
     }
-    let events = track.transition(StockState::Ok, "within limits", day("2026-11-21"), QUIET);
+    let events = track.transition(
+        StockState::Ok,
+        "within limits",
+        day("2026-11-21"),
+        day("2026-11-21"),
+        QUIET,
+    );
     assert_eq!(
         events,
         [AlertEvent::Cleared {
@@ -175,7 +187,13 @@ fn entering_a_state_raises_once_and_leaving_clears() {
     // Ok again: nothing.
     assert!(
         track
-            .transition(StockState::Ok, "", day("2026-11-22"), QUIET)
+            .transition(
+                StockState::Ok,
+                "",
+                day("2026-11-22"),
+                day("2026-11-22"),
+                QUIET
+            )
             .is_empty()
     );
 }
@@ -183,8 +201,20 @@ fn entering_a_state_raises_once_and_leaving_clears() {
 #[test]
 fn moving_between_alert_states_clears_one_and_raises_the_other() {
     let mut track = AlertTrack::default();
-    track.transition(StockState::Low, "low", day("2026-11-01"), QUIET);
-    let events = track.transition(StockState::Out, "out", day("2026-11-02"), QUIET);
+    track.transition(
+        StockState::Low,
+        "low",
+        day("2026-11-01"),
+        day("2026-11-01"),
+        QUIET,
+    );
+    let events = track.transition(
+        StockState::Out,
+        "out",
+        day("2026-11-02"),
+        day("2026-11-02"),
+        QUIET,
+    );
     assert_eq!(
         events,
         [
@@ -213,7 +243,13 @@ fn flapping_does_not_storm() {
         } else {
             StockState::Ok
         };
-        events.extend(track.transition(next, "r", start + Days::new(i), QUIET));
+        events.extend(track.transition(
+            next,
+            "r",
+            start + Days::new(i),
+            start + Days::new(i),
+            QUIET,
+        ));
     }
     // One raise and one clear per quiet period (days 0, 8, 16, 24), not 30 events.
     let raised = events
@@ -228,12 +264,30 @@ fn flapping_does_not_storm() {
 #[test]
 fn a_quiet_reopening_that_lasts_is_announced_after_the_quiet_period() {
     let mut track = AlertTrack::default();
-    track.transition(StockState::Low, "r", day("2026-11-01"), QUIET);
-    track.transition(StockState::Ok, "r", day("2026-11-02"), QUIET);
+    track.transition(
+        StockState::Low,
+        "r",
+        day("2026-11-01"),
+        day("2026-11-01"),
+        QUIET,
+    );
+    track.transition(
+        StockState::Ok,
+        "r",
+        day("2026-11-02"),
+        day("2026-11-02"),
+        QUIET,
+    );
     // Back to low within the quiet period: open, not announced.
     assert!(
         track
-            .transition(StockState::Low, "r", day("2026-11-03"), QUIET)
+            .transition(
+                StockState::Low,
+                "r",
+                day("2026-11-03"),
+                day("2026-11-03"),
+                QUIET
+            )
             .is_empty()
     );
     assert_eq!(track.state(), StockState::Low);
@@ -245,15 +299,33 @@ fn a_quiet_reopening_that_lasts_is_announced_after_the_quiet_period() {
     // Leaving now clears it, since it was announced.
     assert_eq!(
         track
-            .transition(StockState::Ok, "r", day("2026-11-10"), QUIET)
+            .transition(
+                StockState::Ok,
+                "r",
+                day("2026-11-10"),
+                day("2026-11-10"),
+                QUIET
+            )
             .len(),
         1
     );
     // A quietly reopened alert that closes before being announced clears silently.
-    track.transition(StockState::Low, "r", day("2026-11-11"), QUIET);
+    track.transition(
+        StockState::Low,
+        "r",
+        day("2026-11-11"),
+        day("2026-11-11"),
+        QUIET,
+    );
     assert!(
         track
-            .transition(StockState::Ok, "r", day("2026-11-12"), QUIET)
+            .transition(
+                StockState::Ok,
+                "r",
+                day("2026-11-12"),
+                day("2026-11-12"),
+                QUIET
+            )
             .is_empty()
     );
 }
@@ -333,4 +405,42 @@ fn price_changes_name_every_fault() {
     }
     assert!(change("10", "10").check(day(TODAY)).is_err());
     assert!(change("10", "9").check(day(TODAY)).is_ok());
+}
+
+#[test]
+fn the_quiet_period_runs_on_the_processing_clock() {
+    let mut track = AlertTrack::default();
+    // A weekly file, processed 6 days after its as-of date.
+    let raised = track.transition(
+        StockState::Low,
+        "r",
+        day("2026-11-01"),
+        day("2026-11-07"),
+        QUIET,
+    );
+    assert_eq!(raised.len(), 1);
+    assert_eq!(track.open.as_ref().unwrap().since, day("2026-11-01"));
+    assert_eq!(track.announced[&StockState::Low], day("2026-11-07"));
+    track.transition(
+        StockState::Ok,
+        "r",
+        day("2026-11-08"),
+        day("2026-11-09"),
+        QUIET,
+    );
+    // Entered again 5 days after the announcement (by the processing clock): quiet, although
+    // its as-of date is 13 days after the first one's.
+    assert!(
+        track
+            .transition(
+                StockState::Low,
+                "r",
+                day("2026-11-14"),
+                day("2026-11-12"),
+                QUIET
+            )
+            .is_empty()
+    );
+    assert!(track.announce_lasting(day("2026-11-13"), QUIET).is_empty());
+    assert_eq!(track.announce_lasting(day("2026-11-14"), QUIET).len(), 1);
 }
