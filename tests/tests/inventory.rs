@@ -97,7 +97,7 @@ async fn an_inventory_file_ends_as_an_alert_and_a_price_drop_as_a_credit() {
         Some(
             &json!({"sku": sku, "old_cost": {"amount": "40.00", "currency": "USD"},
                      "new_cost": {"amount": "37.50", "currency": "USD"},
-                     "effective_date": today}),
+                     "effective_date": yesterday}),
         ),
     );
     assert_eq!(reply.status, 201, "{:?}", reply.body);
@@ -125,7 +125,7 @@ async fn an_inventory_file_ends_as_an_alert_and_a_price_drop_as_a_credit() {
         Some(
             &json!({"sku": sku, "old_cost": {"amount": "40.00", "currency": "USD"},
                      "new_cost": {"amount": "37.50", "currency": "USD"},
-                     "effective_date": today}),
+                     "effective_date": yesterday}),
         ),
     );
     assert_eq!(again.status, 200, "{:?}", again.body);
