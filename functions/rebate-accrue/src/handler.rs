@@ -6,13 +6,13 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use tributary::messaging::messages::SalesReported;
 use tributary::messaging::{Envelope, process_envelopes};
-use tributary::store::{Partners, Rebates};
+use tributary::store::{OnboardingStore, Partners, Rebates};
 use tributary::workflow::rebates::{AccrualError, RebateAccrual};
 
 /// Messages of a batch accrued at once; messages on the same group settle by revision.
 const CONCURRENCY: usize = 4;
 
-pub async fn handle<S: Rebates + Partners + Sync>(
+pub async fn handle<S: Rebates + Partners + OnboardingStore + Sync>(
     service: &RebateAccrual<S>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
@@ -403,8 +403,9 @@ mod tests {
             .handle(&message("many", lines("M", 600)), now("2026-05-20"))
             .await
             .unwrap();
-        // Programs, one read of both groups' figures and markers, one transaction per group.
-        assert_eq!((few.groups_written, few.store_calls), (2, 4));
-        assert_eq!((many.groups_written, many.store_calls), (2, 4));
+        // Partners' monthly sales (one transaction), programs, one read of both groups'
+        // figures and markers, one transaction per group.
+        assert_eq!((few.groups_written, few.store_calls), (2, 5));
+        assert_eq!((many.groups_written, many.store_calls), (2, 5));
     }
 }

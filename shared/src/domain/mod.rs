@@ -6,6 +6,7 @@ pub mod deal;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod onboarding;
 pub mod partner;
 pub mod pos;
 pub mod rebate;

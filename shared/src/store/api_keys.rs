@@ -41,7 +41,7 @@ fn pk(key_id: &KeyId) -> String {
 
 const SORT: &str = "APIKEY";
 
-fn to_item(record: &ApiKeyRecord) -> Item {
+pub(super) fn to_item(record: &ApiKeyRecord) -> Item {
     let mut item = Item::from([
         (PK.into(), attr::s(pk(&record.key_id))),
         (SK.into(), attr::s(SORT)),

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::attr::{self, Item, Reader};
-use super::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
+use super::keys::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 use super::{DynamoStore, StoreError, failed_conditions, sdk_error};
 use crate::domain::PartnerId;
 use crate::domain::inventory::{
@@ -178,8 +178,8 @@ pub trait InventoryStore {
         weeks: &[NaiveDate],
     ) -> impl Future<Output = Result<HashMap<SellOutWeek, i64>, StoreError>> + Send;
 
-    /// Adds one sales message's day and week totals, exactly once per message: the totals are
-    /// written in transactions of at most 99 items, each with a marker for (message, part).
+    /// Adds one sales message's day and week totals, exactly once per message (see
+    /// `totals.rs`).
     fn add_sell_out(
         &self,
         message_id: &str,
@@ -264,13 +264,9 @@ const THRESHOLDS: &str = "THRESHOLDS";
 const PRICE_CHANGES: &str = "PRICE_CHANGES";
 const PRICE_CHANGES_PENDING: &str = "PRICE_CHANGES_PENDING";
 const CREDITS: &str = "PPCREDITS";
-/// Items per sell-out transaction besides its marker (DynamoDB allows 100).
-const FLOW_ITEMS_PER_TRANSACTION: usize = 99;
 /// How far back stock is looked for (price protection, reconciliation): a location silent for
 /// longer has no stock worth counting, and the read stays bounded.
 const HISTORY_DAYS: u64 = 400;
-/// Markers outlive any redelivery: SQS keeps a message 14 days at most.
-const MARKER_DAYS: u64 = 15;
 
 fn key_item(pk: String, sk: String) -> Item {
     HashMap::from([(PK.to_string(), attr::s(pk)), (SK.to_string(), attr::s(sk))])
@@ -683,57 +679,17 @@ impl InventoryStore for DynamoStore {
         deltas: &[FlowDelta],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // Day and week totals, summed first so that no transaction names an item twice.
-        let mut totals: std::collections::BTreeMap<(String, String), i64> = Default::default();
-        for d in deltas {
+        let totals = deltas.iter().flat_map(|d| {
             let pk = flow_pk(Flow::SellOut, &d.distributor, &d.sku);
-            *totals.entry((pk.clone(), day_sk(d.day))).or_insert(0) += d.units;
             let week = crate::domain::inventory::week_start(d.day);
-            *totals.entry((pk, week_sk(week))).or_insert(0) += d.units;
-        }
-        let totals: Vec<_> = totals.into_iter().collect();
-        let expires = now + Days::new(MARKER_DAYS);
-        for (part, chunk) in totals.chunks(FLOW_ITEMS_PER_TRANSACTION).enumerate() {
-            let mut marker = key_item(
-                format!("INVAPPLIED#{message_id}"),
-                format!("PART#{part:04}"),
-            );
-            marker.insert(EXPIRES_AT.into(), attr::n(expires.timestamp()));
-            let mut request = self.client.transact_write_items().transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(marker))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            );
-            for ((pk, sk), units) in chunk {
-                request = request.transact_items(
-                    TransactWriteItem::builder()
-                        .update(
-                            Update::builder()
-                                .table_name(&self.table)
-                                .set_key(Some(key_item(pk.clone(), sk.clone())))
-                                .update_expression("ADD units :u")
-                                .expression_attribute_values(":u", attr::n(units))
-                                .build()
-                                .map_err(build_error)?,
-                        )
-                        .build(),
-                );
-            }
-            match request.send().await {
-                Ok(_) => {}
-                // The marker exists: this part was added by an earlier delivery.
-                Err(err) if failed_conditions(&err) == [0] => {}
-                Err(err) => return Err(sdk_error("add sell-out totals", err)),
-            }
-        }
-        Ok(())
+            let units = Decimal::from(d.units);
+            [
+                ((pk.clone(), day_sk(d.day)), units),
+                ((pk, week_sk(week)), units),
+            ]
+        });
+        self.add_totals_once("INV", message_id, "units", totals, now)
+            .await
     }
 
     async fn record_shipments(

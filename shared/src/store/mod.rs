@@ -110,9 +110,11 @@ mod catalog;
 mod claims;
 mod deals;
 mod inventory;
+mod onboarding;
 mod partners;
 mod pos;
 mod rebates;
+mod totals;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -130,6 +132,7 @@ pub use inventory::{
     Flow, FlowDelta, InventoryStore, PendingNotice, SellOutWeek, ShipmentOutcome, StockKey,
     StockRecord,
 };
+pub use onboarding::{ApplyError, OnboardingStore};
 pub use partners::Partners;
 pub use pos::{FilePage, FirstReport, HeldLine, PosStore, StoredLine};
 pub use rebates::{

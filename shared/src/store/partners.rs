@@ -33,14 +33,14 @@ pub trait Partners {
     fn list_partners(&self) -> impl Future<Output = Result<Vec<Partner>, StoreError>> + Send;
 }
 
-fn pk(id: &PartnerId) -> String {
+pub(super) fn pk(id: &PartnerId) -> String {
     format!("PARTNER#{id}")
 }
 
-const SORT: &str = "PROFILE";
+pub(super) const SORT: &str = "PROFILE";
 const ALL_PARTNERS: &str = "PARTNERS";
 
-fn to_item(partner: &Partner) -> Item {
+pub(super) fn to_item(partner: &Partner) -> Item {
     let mut item = Item::from([
         (PK.into(), attr::s(pk(&partner.id))),
         (SK.into(), attr::s(SORT)),

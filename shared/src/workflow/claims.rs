@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +26,8 @@ use crate::store::{
     ClaimTransition, Claims, DuplicateMove, DynamoStore, FundMove, Partners, PosStore,
     PreApprovalMove, ShipDebitOutcome, StoreError, TransitionOutcome,
 };
+pub use crate::workflow::documents::Upload;
+use crate::workflow::documents::{presigned_put, stored_object};
 
 #[derive(Debug, Clone)]
 pub struct ClaimSettings {
@@ -90,17 +91,6 @@ impl From<ClaimError> for crate::http::ApiError {
             ClaimError::Documents(why) => ApiError::Unavailable(why),
         }
     }
-}
-
-/// A presigned upload for one declared document.
-#[derive(Debug, Clone, Serialize)]
-pub struct Upload {
-    pub file_name: String,
-    pub method: String,
-    pub url: String,
-    /// Headers the upload must send as they are (they are signed).
-    pub headers: Vec<(String, String)>,
-    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -351,30 +341,21 @@ impl ClaimService {
     }
 
     async fn uploads(&self, claim: &Claim, now: DateTime<Utc>) -> Result<Vec<Upload>, ClaimError> {
-        let expiry = PresigningConfig::expires_in(self.settings.upload_expiry)
-            .map_err(|e| ClaimError::Documents(e.to_string()))?;
         let mut uploads = Vec::with_capacity(claim.documents.len());
         for document in &claim.documents {
-            let presigned = self
-                .s3
-                .put_object()
-                .bucket(&self.settings.documents_bucket)
-                .key(&document.key)
-                .content_type(&document.content_type)
-                .presigned(expiry.clone())
+            uploads.push(
+                presigned_put(
+                    &self.s3,
+                    &self.settings.documents_bucket,
+                    &document.key,
+                    &document.file_name,
+                    &document.content_type,
+                    self.settings.upload_expiry,
+                    now,
+                )
                 .await
-                .map_err(|e| ClaimError::Documents(e.to_string()))?;
-            uploads.push(Upload {
-                file_name: document.file_name.clone(),
-                method: presigned.method().to_string(),
-                url: presigned.uri().to_string(),
-                headers: presigned
-                    .headers()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                expires_at: now
-                    + chrono::Duration::from_std(self.settings.upload_expiry).unwrap_or_default(),
-            });
+                .map_err(ClaimError::Documents)?,
+            );
         }
         Ok(uploads)
     }
@@ -601,24 +582,9 @@ impl ClaimService {
     }
 
     async fn stored_object(&self, key: &str) -> Result<Option<StoredObject>, ClaimError> {
-        match self
-            .s3
-            .head_object()
-            .bucket(&self.settings.documents_bucket)
-            .key(key)
-            .send()
+        stored_object(&self.s3, &self.settings.documents_bucket, key)
             .await
-        {
-            Ok(head) => Ok(Some(StoredObject {
-                content_type: head.content_type,
-                size: head.content_length.unwrap_or(0).max(0) as u64,
-            })),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(err) => Err(ClaimError::Documents(format!(
-                "reading {key}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&err)
-            ))),
-        }
+            .map_err(ClaimError::Documents)
     }
 
     /// A manager's decision on a claim waiting for review; a rejection releases its amount.

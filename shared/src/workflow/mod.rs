@@ -3,7 +3,9 @@
 
 pub mod claims;
 pub mod deals;
+pub mod documents;
 pub mod held_lines;
 pub mod inventory;
+pub mod onboarding;
 pub mod pos;
 pub mod rebates;

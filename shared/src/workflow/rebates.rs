@@ -15,16 +15,19 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
-use crate::domain::PartnerId;
+use rust_decimal::Decimal;
+
+use crate::domain::pos::PosLine;
 use crate::domain::rebate::{
     GroupDelta, GroupKey, Grouped, OutOfRange, Period, Program, Rule, accrue, booking_period,
     group_lines,
 };
+use crate::domain::{Money, PartnerId};
 use crate::messaging::Envelope;
 use crate::messaging::messages::SalesReported;
 use crate::store::{
-    GroupView, GroupWrite, LedgerEntry, Partners, PeriodLedger, ProgramTotal, Rebates, StoreError,
-    StoredGroup, WriteOutcome,
+    GroupView, GroupWrite, LedgerEntry, OnboardingStore, Partners, PeriodLedger, ProgramTotal,
+    Rebates, StoreError, StoredGroup, WriteOutcome,
 };
 
 /// Groups written at once by one message.
@@ -61,7 +64,39 @@ pub struct RebateAccrual<S> {
     store: S,
 }
 
-impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
+impl<S: Rebates + Partners + OnboardingStore + Sync> RebateAccrual<S> {
+    /// Partners' net sales per month and currency, for their tiers: every matched line (held
+    /// ones count once released), once per message. Returns the store calls made.
+    async fn add_partner_sales(
+        &self,
+        message: &Envelope<SalesReported>,
+        lines: &[&PosLine],
+        now: DateTime<Utc>,
+    ) -> Result<usize, AccrualError> {
+        let sales: Vec<(PartnerId, String, Money)> = lines
+            .iter()
+            .filter(|l| !l.held)
+            .filter_map(|l| {
+                let partner = l.reseller_id.clone()?;
+                // In range: unit prices are at most 1e9 and quantities at most 1e6.
+                let amount = l.unit_price.amount * Decimal::from(l.quantity);
+                let month = l.invoice_date.format("%Y-%m").to_string();
+                Some((partner, month, Money::new(amount, l.unit_price.currency)))
+            })
+            .collect();
+        if sales.is_empty() {
+            return Ok(0);
+        }
+        self.store
+            .add_partner_sales(&message.id, &sales, now)
+            .await?;
+        let totals: HashSet<_> = sales
+            .iter()
+            .map(|(p, m, money)| (p, m, money.currency))
+            .collect();
+        Ok(totals.len().div_ceil(99))
+    }
+
     pub fn new(store: S) -> Self {
         Self { store }
     }
@@ -81,6 +116,7 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
             .filter(|l| seen.insert(l.key()))
             .collect();
         summary.lines = lines.len();
+        summary.store_calls += self.add_partner_sales(message, &lines, now).await?;
         let programs = self.store.programs().await?;
         let tiers = self.partner_tiers(&programs, &lines).await?;
 
@@ -88,7 +124,7 @@ impl<S: Rebates + Partners + Sync> RebateAccrual<S> {
             tiers.get(p).and_then(|t| t.as_deref())
         })?;
         summary.lines_without_program = unmatched;
-        summary.store_calls = 1 + tiers.len();
+        summary.store_calls += 1 + tiers.len();
         if groups.is_empty() {
             return Ok(summary);
         }

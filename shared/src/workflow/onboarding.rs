@@ -1,0 +1,853 @@
+//! Partner onboarding, from invitation to activation, and partner tiers. The rules are in
+//! [`crate::domain::onboarding`]; this module sequences them with the store, the documents
+//! bucket and the notifications queue. It owns a partner's status: activation when every
+//! required step is done, deactivation by a manager (deal registration and claims gate on it).
+//!
+//! Every change is one write conditional on the onboarding record's version (with the partner
+//! record, in one transaction, when its status or tier changes): a step done twice, or two
+//! managers at once, never records anything twice.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{self, ConfigError};
+use crate::domain::onboarding::{
+    AgreementAcceptance, AgreementRequest, Application, ComplianceDocument, DocumentRequest,
+    DocumentReview, DocumentStatus, Invitation, InvitationToken, Onboarding, OnboardingPolicy,
+    ReviewDecision, Step, StepProgress, TierChange, TierRule, TrainingCompletion, TrainingRequest,
+    parse_tier_rules, tier_change, tier_currency, trailing_months,
+};
+use crate::domain::{
+    ApiKey, ApiKeyRecord, KeyStatus, Partner, PartnerId, PartnerKind, PartnerStatus, Principal,
+    Role, ValidationErrors,
+};
+use crate::messaging::{Envelope, Message, PublishError, SqsPublisher};
+use crate::store::{ApiKeys, ApplyError, DynamoStore, OnboardingStore, Partners, StoreError};
+use crate::workflow::documents::{Upload, presigned_put, stored_object};
+
+#[derive(Debug, Clone)]
+pub struct OnboardingSettings {
+    pub policy: OnboardingPolicy,
+    pub tier_rules: Vec<TierRule>,
+    pub invitation_days: i64,
+    pub reminder_days: i64,
+    pub documents_bucket: String,
+    pub max_document_bytes: u64,
+    pub notifications_queue_url: String,
+    pub upload_expiry: Duration,
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl OnboardingSettings {
+    /// `ONBOARDING_REQUIRED_STEPS` (`agreement,compliance,training`),
+    /// `ONBOARDING_AGREEMENT_VERSION` (`2026-1`), `ONBOARDING_REQUIRED_DOCUMENTS` (`tax_form`),
+    /// `ONBOARDING_REQUIRED_TRAININGS` (`sales-foundations`), `ONBOARDING_INVITATION_DAYS` (14),
+    /// `ONBOARDING_REMINDER_DAYS` (7), `PARTNER_TIER_RULES` (Platinum $10M/3, Gold $5M/2,
+    /// Silver $1M/1), `CLAIM_DOCUMENTS_BUCKET`, `CLAIM_MAX_DOCUMENT_BYTES` (10 MiB),
+    /// `NOTIFICATIONS_QUEUE_URL`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let text = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            Ok(config::optional::<String>(name)?.unwrap_or_else(|| default.to_string()))
+        };
+        let steps = text("ONBOARDING_REQUIRED_STEPS", "agreement,compliance,training")?;
+        let required_steps = list(&steps)
+            .iter()
+            .map(|s| s.parse::<Step>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| ConfigError::Invalid {
+                name: "ONBOARDING_REQUIRED_STEPS",
+                value: steps.clone(),
+                reason,
+            })?;
+        let rules = text(
+            "PARTNER_TIER_RULES",
+            "Platinum=10000000 USD/3;Gold=5000000 USD/2;Silver=1000000 USD/1",
+        )?;
+        let tier_rules = parse_tier_rules(&rules).map_err(|reason| ConfigError::Invalid {
+            name: "PARTNER_TIER_RULES",
+            value: rules.clone(),
+            reason,
+        })?;
+        Ok(Self {
+            policy: OnboardingPolicy {
+                required_steps,
+                agreement_version: text("ONBOARDING_AGREEMENT_VERSION", "2026-1")?,
+                required_documents: list(&text("ONBOARDING_REQUIRED_DOCUMENTS", "tax_form")?),
+                required_trainings: list(&text(
+                    "ONBOARDING_REQUIRED_TRAININGS",
+                    "sales-foundations",
+                )?),
+            },
+            tier_rules,
+            invitation_days: config::optional("ONBOARDING_INVITATION_DAYS")?.unwrap_or(14),
+            reminder_days: config::optional("ONBOARDING_REMINDER_DAYS")?.unwrap_or(7),
+            documents_bucket: config::required("CLAIM_DOCUMENTS_BUCKET")?,
+            max_document_bytes: config::optional("CLAIM_MAX_DOCUMENT_BYTES")?.unwrap_or(10 << 20),
+            notifications_queue_url: config::required("NOTIFICATIONS_QUEUE_URL")?,
+            upload_expiry: Duration::from_secs(900),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnboardingError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("documents bucket: {0}")]
+    Documents(String),
+}
+
+impl From<OnboardingError> for crate::http::ApiError {
+    fn from(err: OnboardingError) -> Self {
+        use crate::http::ApiError;
+        match err {
+            OnboardingError::Invalid(errors) => ApiError::Validation(errors),
+            OnboardingError::Forbidden(why) => ApiError::Forbidden(why),
+            OnboardingError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            OnboardingError::Conflict(why) => ApiError::Conflict(why),
+            OnboardingError::Store(err) => err.into(),
+            OnboardingError::Publish(err) => ApiError::Unavailable(err.to_string()),
+            OnboardingError::Documents(why) => ApiError::Unavailable(why),
+        }
+    }
+}
+
+/// Something partners and subscribers hear about (→ notifications queue):
+/// `partner.activated`, `partner.deactivated`, `partner.tier_changed`, `onboarding.reminder`,
+/// `onboarding.document_rejected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerNotification {
+    pub event: String,
+    pub partner_id: PartnerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_change: Option<TierChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Message for PartnerNotification {
+    const TYPE: &'static str = "partner.notification";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// An invitation as its creator sees it, once: the token is never shown again.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedInvitation {
+    pub token: String,
+    pub kind: PartnerKind,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /invitations`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationRequest {
+    #[serde(default)]
+    pub kind: Option<PartnerKind>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// What `GET /partners/{id}/onboarding` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct OnboardingView {
+    pub partner: Partner,
+    pub complete: bool,
+    pub steps: Vec<StepProgress>,
+    pub onboarding: Onboarding,
+    pub tier_history: Vec<TierChange>,
+}
+
+/// The answer to an application: the partner, pending, and its onboarding key (shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub partner: Partner,
+    /// A key for the applicant's own onboarding steps; deals and claims stay closed to it until
+    /// the partner is active.
+    pub onboarding_api_key: String,
+}
+
+/// What the sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OnboardingSweep {
+    pub partners: usize,
+    pub tier_changes: usize,
+    pub reminders: usize,
+    pub failures: usize,
+}
+
+const MANAGERS: [Role; 2] = [Role::ChannelManager, Role::VendorAdmin];
+const ONBOARDING_KEY_LABEL: &str = "onboarding";
+
+pub struct OnboardingService {
+    pub store: DynamoStore,
+    pub s3: aws_sdk_s3::Client,
+    pub publisher: SqsPublisher,
+    pub settings: OnboardingSettings,
+}
+
+fn require(principal: &Principal, allowed: &[Role], what: &str) -> Result<(), OnboardingError> {
+    if allowed.contains(&principal.role) {
+        Ok(())
+    } else {
+        let roles: Vec<&str> = allowed.iter().map(Role::as_str).collect();
+        Err(OnboardingError::Forbidden(format!(
+            "{what} is for {}",
+            roles.join(" or ")
+        )))
+    }
+}
+
+/// The caller acting for its own organisation `partner`.
+fn require_own(principal: &Principal, partner: &PartnerId) -> Result<(), OnboardingError> {
+    if principal.role.acts_for_organisation() && principal.id == partner.as_str() {
+        Ok(())
+    } else {
+        Err(OnboardingError::Forbidden(
+            "only the partner itself takes this step".into(),
+        ))
+    }
+}
+
+impl OnboardingService {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let settings = OnboardingSettings::from_env()?;
+        let sdk = crate::aws::load_config().await;
+        Ok(Self {
+            store: DynamoStore::from_env(&sdk)?,
+            s3: crate::aws::s3(&sdk),
+            publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
+            settings,
+        })
+    }
+
+    /// `POST /invitations` (vendor admin): a token for one application, shown once.
+    pub async fn invite(
+        &self,
+        principal: &Principal,
+        request: InvitationRequest,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedInvitation, OnboardingError> {
+        require(principal, &[Role::VendorAdmin], "inviting partners")?;
+        if let Some(email) = &request.email
+            && (email.trim().is_empty() || email.len() > 254 || !email.contains('@'))
+        {
+            return Err(ValidationErrors::single("email", "a valid email address").into());
+        }
+        let token = InvitationToken::generate();
+        let invitation = Invitation {
+            token_hash: token.hash(),
+            kind: request.kind.unwrap_or(PartnerKind::Reseller),
+            email: request.email,
+            created_by: principal.id.clone(),
+            created_at: now,
+            expires_at: now + chrono::Duration::days(self.settings.invitation_days),
+        };
+        self.store.create_invitation(&invitation).await?;
+        Ok(IssuedInvitation {
+            token: token.reveal().to_string(),
+            kind: invitation.kind,
+            expires_at: invitation.expires_at,
+        })
+    }
+
+    /// `POST /partners/applications` (no API key: the invitation token is the credential).
+    pub async fn apply(
+        &self,
+        application: Application,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, OnboardingError> {
+        let refused = |why: &str| OnboardingError::Forbidden(why.to_string());
+        let token = InvitationToken::parse(application.token.trim())
+            .ok_or_else(|| refused("the invitation token is not valid"))?;
+        application.check()?;
+        let invitation = self
+            .store
+            .invitation(&token.hash())
+            .await?
+            .ok_or_else(|| refused("the invitation token is not valid"))?;
+        let partner = Partner::new(
+            application.company_name.trim(),
+            invitation.kind,
+            &application.country,
+            PartnerStatus::Pending,
+            now,
+        )?;
+        let key = ApiKey::generate();
+        let role = match invitation.kind {
+            PartnerKind::Reseller => Role::Partner,
+            PartnerKind::Distributor => Role::Distributor,
+        };
+        let record = ApiKeyRecord::issue(
+            &key,
+            partner.id.to_string(),
+            role,
+            Some(ONBOARDING_KEY_LABEL.into()),
+            now,
+        );
+        let onboarding = Onboarding::new(partner.id.clone(), application, now);
+        match self
+            .store
+            .apply(&token.hash(), &partner, &onboarding, &record, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(ApplyError::Token(refusal)) => return Err(refused(&refusal.to_string())),
+            Err(ApplyError::Store(err)) => return Err(err.into()),
+        }
+        Ok(Applied {
+            partner,
+            onboarding_api_key: key.reveal().to_string(),
+        })
+    }
+
+    /// The partner and its onboarding record; the partner itself or vendor staff.
+    async fn load(
+        &self,
+        principal: &Principal,
+        id: &PartnerId,
+    ) -> Result<(Partner, Onboarding), OnboardingError> {
+        let not_found = || OnboardingError::NotFound(format!("partner {id}"));
+        if !principal.role.is_vendor_staff() && principal.id != id.as_str() {
+            return Err(not_found());
+        }
+        let partner = self.store.get_partner(id).await?.ok_or_else(not_found)?;
+        let onboarding = self
+            .store
+            .onboarding(id)
+            .await?
+            .ok_or_else(|| OnboardingError::NotFound(format!("onboarding of partner {id}")))?;
+        Ok((partner, onboarding))
+    }
+
+    /// `GET /partners/{id}/onboarding`.
+    pub async fn view(
+        &self,
+        principal: &Principal,
+        id: &PartnerId,
+    ) -> Result<OnboardingView, OnboardingError> {
+        let (partner, onboarding) = self.load(principal, id).await?;
+        let tier_history = self.store.tier_history(id).await?;
+        Ok(OnboardingView {
+            complete: onboarding.complete(&self.settings.policy),
+            steps: onboarding.progress(&self.settings.policy),
+            partner,
+            onboarding,
+            tier_history,
+        })
+    }
+
+    /// `POST /partners/{id}/agreement` (the partner): the current version only; the same
+    /// acceptance again changes nothing.
+    pub async fn accept_agreement(
+        &self,
+        principal: &Principal,
+        id: &PartnerId,
+        request: AgreementRequest,
+        now: DateTime<Utc>,
+    ) -> Result<OnboardingView, OnboardingError> {
+        require_own(principal, id)?;
+        request.check(&self.settings.policy)?;
+        let (partner, mut onboarding) = self.load(principal, id).await?;
+        refuse_inactive(&partner)?;
+        let current = onboarding
+            .agreement
+            .as_ref()
+            .is_some_and(|a| a.version == request.version);
+        if !current {
+            onboarding.agreement = Some(AgreementAcceptance {
+                version: request.version.clone(),
+                signer_name: request.signer_name.trim().to_string(),
+                signer_email: request.signer_email.trim().to_string(),
+                accepted_by: principal.id.clone(),
+                accepted_at: now,
+            });
+            onboarding.record(
+                "agreement accepted",
+                &principal.id,
+                now,
+                Some(format!(
+                    "version {} signed by {}",
+                    request.version,
+                    request.signer_name.trim()
+                )),
+            );
+            self.save_and_activate(partner, onboarding, &principal.id, now)
+                .await?;
+        }
+        self.view(principal, id).await
+    }
+
+    /// `POST /partners/{id}/documents` (the partner): a presigned upload for a required
+    /// compliance document; a verified one is not replaced.
+    pub async fn document_upload(
+        &self,
+        principal: &Principal,
+        id: &PartnerId,
+        request: DocumentRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Upload, OnboardingError> {
+        require_own(principal, id)?;
+        request.check(&self.settings.policy, self.settings.max_document_bytes)?;
+        let (partner, mut onboarding) = self.load(principal, id).await?;
+        refuse_inactive(&partner)?;
+        if onboarding
+            .documents
+            .get(&request.document_type)
+            .is_some_and(|d| d.status == DocumentStatus::Verified)
+        {
+            return Err(OnboardingError::Conflict(format!(
+                "document {} is verified already",
+                request.document_type
+            )));
+        }
+        let key = format!(
+            "onboarding/{id}/{}/{}",
+            request.document_type,
+            request.file_name.trim()
+        );
+        onboarding.documents.insert(
+            request.document_type.clone(),
+            ComplianceDocument {
+                document_type: request.document_type.clone(),
+                file_name: request.file_name.trim().to_string(),
+                content_type: request.content_type.clone(),
+                size: request.size,
+                key: key.clone(),
+                status: DocumentStatus::Uploaded,
+                reason: None,
+                updated_by: principal.id.clone(),
+                updated_at: now,
+            },
+        );
+        onboarding.record(
+            "document declared",
+            &principal.id,
+            now,
+            Some(request.document_type.clone()),
+        );
+        self.store.save_onboarding(&onboarding, None, None).await?;
+        presigned_put(
+            &self.s3,
+            &self.settings.documents_bucket,
+            &key,
+            request.file_name.trim(),
+            &request.content_type,
+            self.settings.upload_expiry,
+            now,
+        )
+        .await
+        .map_err(OnboardingError::Documents)
+    }
+
+    /// `POST /partners/{id}/documents/{type}/review` (a manager): verify (only once it is in
+    /// the bucket with its declared type and size) or reject with a reason.
+    pub async fn review_document(
+        &self,
+        principal: &Principal,
+        id: &PartnerId,
+        document_type: &str,
+        review: DocumentReview,
+        now: DateTime<Utc>,
+    ) -> Result<OnboardingView, OnboardingError> {
+        require(principal, &MANAGERS, "reviewing documents")?;
+        let (partner, mut onboarding) = self.load(principal, id).await?;
+        let document = onboarding
+            .documents
+            .get_mut(document_type)
+            .ok_or_else(|| OnboardingError::NotFound(format!("document {document_type}")))?;
+        let reason = review.reason.map(|r| r.trim().to_string());
+        match review.decision {
+            ReviewDecision::Verify if document.status == DocumentStatus::Verified => {
+                return self.view(principal, id).await;
+            }
+            ReviewDecision::Verify => {
+                let stored =
+                    stored_object(&self.s3, &self.settings.documents_bucket, &document.key)
+                        .await
+                        .map_err(OnboardingError::Documents)?;
+                let fits = stored.is_some_and(|o| {
+                    o.size == document.size
+                        && o.content_type.as_deref() == Some(document.content_type.as_str())
+                });
+                if !fits {
+                    return Err(OnboardingError::Conflict(format!(
+                        "document {document_type} is not in the bucket as declared ({}, {} bytes): it cannot be verified",
+                        document.content_type, document.size
+                    )));
+                }
+                document.status = DocumentStatus::Verified;
+                document.reason = None;
+            }
+            ReviewDecision::Reject => {
+                let Some(reason) = reason.filter(|r| !r.is_empty() && r.chars().count() <= 1000)
+                else {
+                    return Err(ValidationErrors::single(
+                        "reason",
+                        "a rejection states its reason (1 to 1000 characters)",
+                    )
+                    .into());
+                };
+                document.status = DocumentStatus::Rejected;
+                document.reason = Some(reason);
+            }
+        }
+        document.updated_by = principal.id.clone();
+        document.updated_at = now;
+        let status = document.status;
+        let reason = document.reason.clone();
+        let what = match status {
+            DocumentStatus::Verified => "document verified",
+            _ => "document rejected",
+        };
+        onboarding.record(what, &principal.id, now, Some(document_type.to_string()));
+        self.save_and_activate(partner, onboarding, &principal.id, now)
+            .await?;
+        if status == DocumentStatus::Rejected {
+            self.notify(
+                "onboarding.document_rejected",
+                id,
+                None,
+                vec![document_type.to_string()],
+                reason,
+                now,
+            )
+            .await?;
+        }
+        self.view(principal, id).await
+    }
+
+    /// `POST /partners/{id}/trainings` (a manager): a course completed.
+    pub async fn record_training_by_manager(
+        &self,
+        principal: &Principal,
+        id: &PartnerId,
+        request: TrainingRequest,
+        now: DateTime<Utc>,
+    ) -> Result<OnboardingView, OnboardingError> {
+        require(principal, &MANAGERS, "recording training")?;
+        request.check(now.date_naive())?;
+        self.record_training(id, &request, &format!("manager:{}", principal.id), now)
+            .await?;
+        self.view(principal, id).await
+    }
+
+    /// A course completed (a manager, or the LMS's `training.completed` event): once per
+    /// course; certifications move the tier at once for an active partner.
+    pub async fn record_training(
+        &self,
+        id: &PartnerId,
+        request: &TrainingRequest,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), OnboardingError> {
+        let not_found = || OnboardingError::NotFound(format!("partner {id}"));
+        let partner = self.store.get_partner(id).await?.ok_or_else(not_found)?;
+        let mut onboarding = self.store.onboarding(id).await?.ok_or_else(not_found)?;
+        let course = request.course.trim().to_string();
+        if onboarding.trainings.contains_key(&course) {
+            return Ok(());
+        }
+        onboarding.trainings.insert(
+            course.clone(),
+            TrainingCompletion {
+                course: course.clone(),
+                completed_on: request.completed_on,
+                source: source.to_string(),
+                recorded_at: now,
+            },
+        );
+        onboarding.record("training completed", source, now, Some(course));
+        self.save_and_activate(partner, onboarding, source, now)
+            .await
+    }
+
+    /// Saves `onboarding`; activates the partner when every required step is done, and moves
+    /// its tier when its certifications changed it, in the same transaction.
+    async fn save_and_activate(
+        &self,
+        mut partner: Partner,
+        mut onboarding: Onboarding,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), OnboardingError> {
+        let activating =
+            partner.status == PartnerStatus::Pending && onboarding.complete(&self.settings.policy);
+        if activating {
+            partner.status = PartnerStatus::Active;
+            partner.updated_at = now;
+            onboarding.activated_at = Some(now);
+            onboarding.record("activated", by, now, None);
+        }
+        let change = if partner.status == PartnerStatus::Active {
+            self.tier_change(&partner, &onboarding, now).await?
+        } else {
+            None
+        };
+        if let Some(change) = &change {
+            partner.tier = change.to.clone();
+            partner.updated_at = now;
+        }
+        let partner_changed = activating || change.is_some();
+        self.store
+            .save_onboarding(
+                &onboarding,
+                partner_changed.then_some(&partner),
+                change.as_ref(),
+            )
+            .await?;
+        if activating {
+            self.notify("partner.activated", &partner.id, None, vec![], None, now)
+                .await?;
+        }
+        if let Some(change) = change {
+            self.notify(
+                "partner.tier_changed",
+                &partner.id,
+                Some(change),
+                vec![],
+                None,
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The tier change the partner's trailing-12-month sales and certifications call for.
+    async fn tier_change(
+        &self,
+        partner: &Partner,
+        onboarding: &Onboarding,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TierChange>, OnboardingError> {
+        let Some(currency) = tier_currency(&self.settings.tier_rules) else {
+            return Ok(None);
+        };
+        let (from, to) = trailing_months(now.date_naive());
+        let sales = self
+            .store
+            .partner_sales(&partner.id, currency, &from, &to)
+            .await?;
+        Ok(tier_change(
+            &self.settings.tier_rules,
+            &partner.id,
+            partner.tier.as_deref(),
+            sales,
+            onboarding.certifications(),
+            now,
+        ))
+    }
+
+    /// `POST /partners/{id}/api-key` (the partner, once active): the key issued on activation,
+    /// shown this once; the onboarding key is revoked. A second call is a conflict.
+    pub async fn collect_api_key(
+        &self,
+        principal: &Principal,
+        id: &PartnerId,
+        now: DateTime<Utc>,
+    ) -> Result<String, OnboardingError> {
+        require_own(principal, id)?;
+        let (partner, mut onboarding) = self.load(principal, id).await?;
+        if partner.status != PartnerStatus::Active {
+            return Err(OnboardingError::Conflict(format!(
+                "partner {id} is {}: its API key is issued on activation",
+                partner.status
+            )));
+        }
+        if onboarding.api_key_issued {
+            return Err(OnboardingError::Conflict(
+                "the API key was handed out already and is never shown again; ask a manager for a new one".into(),
+            ));
+        }
+        let key = ApiKey::generate();
+        let record = ApiKeyRecord::issue(&key, id.to_string(), principal.role, None, now);
+        onboarding.api_key_issued = true;
+        onboarding.record("API key issued", &principal.id, now, None);
+        // Marked first, conditional on the version: two calls at once hand out one key.
+        self.store
+            .save_onboarding(&onboarding, None, None)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => OnboardingError::Conflict(
+                    "the API key is being handed out by another request".into(),
+                ),
+                other => other.into(),
+            })?;
+        self.store.put_new_key(&record).await?;
+        for old in self.store.list_keys(id.as_str()).await? {
+            if old.label.as_deref() == Some(ONBOARDING_KEY_LABEL) && old.status == KeyStatus::Active
+            {
+                self.store.revoke_key(&old.key_id, now).await?;
+            }
+        }
+        Ok(key.reveal().to_string())
+    }
+
+    /// `POST /partners/{id}/deactivate` (a manager): keys revoked, new deals and claims
+    /// refused, every record kept.
+    pub async fn deactivate(
+        &self,
+        principal: &Principal,
+        id: &PartnerId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<OnboardingView, OnboardingError> {
+        require(principal, &MANAGERS, "deactivating partners")?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 1000 {
+            return Err(ValidationErrors::single("reason", "1 to 1000 characters").into());
+        }
+        let (mut partner, mut onboarding) = self.load(principal, id).await?;
+        if partner.status != PartnerStatus::Inactive {
+            partner.status = PartnerStatus::Inactive;
+            partner.updated_at = now;
+            onboarding.deactivated_at = Some(now);
+            onboarding.record("deactivated", &principal.id, now, Some(reason.to_string()));
+            self.store
+                .save_onboarding(&onboarding, Some(&partner), None)
+                .await?;
+            self.notify(
+                "partner.deactivated",
+                id,
+                None,
+                vec![],
+                Some(reason.to_string()),
+                now,
+            )
+            .await?;
+        }
+        // Again on a repeated call: a key that slipped through is revoked now.
+        for key in self.store.list_keys(id.as_str()).await? {
+            if key.status == KeyStatus::Active {
+                self.store.revoke_key(&key.key_id, now).await?;
+            }
+        }
+        self.view(principal, id).await
+    }
+
+    /// The schedule: tiers of active partners from their sales, and reminders for onboardings
+    /// stalled longer than the reminder period.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<OnboardingSweep, OnboardingError> {
+        let mut summary = OnboardingSweep::default();
+        for partner in self.store.list_partners().await? {
+            if partner.status != PartnerStatus::Active {
+                continue;
+            }
+            summary.partners += 1;
+            let Some(onboarding) = self.store.onboarding(&partner.id).await? else {
+                continue; // made by the admin tool, not onboarded here
+            };
+            let before = partner.tier.clone();
+            match self
+                .save_and_activate(partner.clone(), onboarding, "schedule", now)
+                .await
+            {
+                Ok(()) => {
+                    let after = self.store.get_partner(&partner.id).await?;
+                    if after.and_then(|p| p.tier) != before {
+                        summary.tier_changes += 1;
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(partner = %partner.id, error = %err, "tier evaluation failed");
+                    summary.failures += 1;
+                }
+            }
+        }
+        let due = chrono::Duration::days(self.settings.reminder_days);
+        for mut onboarding in self.store.open_onboardings().await? {
+            let stalled = now - onboarding.last_progress_at >= due;
+            let reminded_lately = onboarding.reminded_at.is_some_and(|at| now - at < due);
+            if !stalled || reminded_lately {
+                continue;
+            }
+            let missing: Vec<String> = onboarding
+                .progress(&self.settings.policy)
+                .into_iter()
+                .filter(|p| p.required && !p.done)
+                .flat_map(|p| p.missing)
+                .collect();
+            onboarding.reminded_at = Some(now);
+            // Conditional on the version: a step taken meanwhile wins, no reminder then.
+            if self
+                .store
+                .save_onboarding(&onboarding, None, None)
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            self.notify(
+                "onboarding.reminder",
+                &onboarding.partner_id,
+                None,
+                missing,
+                None,
+                now,
+            )
+            .await?;
+            summary.reminders += 1;
+        }
+        Ok(summary)
+    }
+
+    async fn notify(
+        &self,
+        event: &str,
+        partner: &PartnerId,
+        tier_change: Option<TierChange>,
+        missing: Vec<String>,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), OnboardingError> {
+        let envelope = Envelope::new(
+            format!("{event}:{partner}:{}", now.timestamp_millis()),
+            PartnerNotification {
+                event: event.to_string(),
+                partner_id: partner.clone(),
+                tier_change,
+                missing,
+                reason,
+            },
+            now,
+        );
+        self.publisher
+            .publish(&self.settings.notifications_queue_url, &[envelope])
+            .await?;
+        Ok(())
+    }
+}
+
+/// Steps of a deactivated partner are refused: its history is kept as it was.
+fn refuse_inactive(partner: &Partner) -> Result<(), OnboardingError> {
+    if partner.status == PartnerStatus::Inactive {
+        Err(OnboardingError::Forbidden(format!(
+            "partner {} is deactivated",
+            partner.id
+        )))
+    } else {
+        Ok(())
+    }
+}
