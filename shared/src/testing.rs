@@ -496,3 +496,45 @@ pub async fn inventory_service() -> (
     };
     (service, distributors.try_into().expect("two distributors"))
 }
+
+/// An onboarding service over a fresh table, documents bucket and notifications queue:
+/// agreement `2026-1`, document `tax_form`, training `sales-101` required; tiers Platinum
+/// $10M/3, Gold $5M/2, Silver $1M/1; reminders after 7 days.
+pub async fn onboarding_service() -> crate::workflow::onboarding::OnboardingService {
+    use crate::domain::onboarding::{OnboardingPolicy, Step, parse_tier_rules};
+    use crate::workflow::onboarding::{OnboardingService, OnboardingSettings};
+    let store = table().await;
+    let sdk = sdk_config().await;
+    let s3 = crate::aws::s3(&sdk);
+    let bucket = unique_name("onb").to_lowercase().replace('_', "-");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("moto creates the bucket");
+    let sqs = sqs_client().await;
+    let settings = OnboardingSettings {
+        policy: OnboardingPolicy {
+            required_steps: vec![Step::Agreement, Step::Compliance, Step::Training],
+            agreement_version: "2026-1".into(),
+            required_documents: vec!["tax_form".into()],
+            required_trainings: vec!["sales-101".into()],
+        },
+        tier_rules: parse_tier_rules(
+            "Platinum=10000000 USD/3;Gold=5000000 USD/2;Silver=1000000 USD/1",
+        )
+        .expect("valid rules"),
+        invitation_days: 14,
+        reminder_days: 7,
+        documents_bucket: bucket,
+        max_document_bytes: 1 << 20,
+        notifications_queue_url: queue(&sqs, false).await,
+        upload_expiry: std::time::Duration::from_secs(900),
+    };
+    OnboardingService {
+        store,
+        s3,
+        publisher: crate::messaging::SqsPublisher::new(sqs),
+        settings,
+    }
+}

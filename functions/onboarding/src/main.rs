@@ -1,15 +1,14 @@
 use lambda_http::{Error, service_fn};
-use tributary::store::DynamoStore;
+use tributary::workflow::onboarding::OnboardingService;
 
 mod handler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tributary::telemetry::init();
-    let sdk = tributary::aws::load_config().await;
-    let store = DynamoStore::from_env(&sdk)?;
+    let service = OnboardingService::from_env().await?;
     lambda_http::run(service_fn(|request| async {
-        Ok::<_, Error>(handler::route(&store, request).await)
+        Ok::<_, Error>(handler::route(&service, request).await)
     }))
     .await
 }
