@@ -200,3 +200,25 @@ impl Stack {
         serde_json::from_slice(&output.stdout).expect("chanctl --json prints JSON")
     }
 }
+
+/// PUTs `body` to a presigned upload (`{method, url, headers}` as the API answers it) with the
+/// headers it was signed with; returns the status.
+pub fn upload(upload: &Value, body: &[u8]) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = ureq::http::Request::builder()
+        .method(upload["method"].as_str().expect("a method"))
+        .uri(upload["url"].as_str().expect("a url"));
+    for header in upload["headers"].as_array().expect("headers") {
+        request = request.header(
+            header[0].as_str().expect("a name"),
+            header[1].as_str().expect("a value"),
+        );
+    }
+    let response = agent
+        .run(request.body(body.to_vec()).expect("a valid request"))
+        .expect("the presigned upload");
+    response.status().as_u16()
+}

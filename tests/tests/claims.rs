@@ -5,24 +5,6 @@
 use e2e::Stack;
 use serde_json::json;
 
-/// PUTs `body` to a presigned URL with the headers it was signed with.
-fn upload(upload: &serde_json::Value, body: &[u8]) -> u16 {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = ureq::http::Request::builder()
-        .method(upload["method"].as_str().unwrap())
-        .uri(upload["url"].as_str().unwrap());
-    for header in upload["headers"].as_array().unwrap() {
-        request = request.header(header[0].as_str().unwrap(), header[1].as_str().unwrap());
-    }
-    let response = agent
-        .run(request.body(body.to_vec()).unwrap())
-        .expect("the presigned upload");
-    response.status().as_u16()
-}
-
 #[test]
 fn a_claim_is_uploaded_validated_and_paid() {
     let stack = Stack::load();
@@ -57,7 +39,7 @@ fn a_claim_is_uploaded_validated_and_paid() {
     );
     assert_eq!(draft.status, 201, "{:?}", draft.body);
     let id = draft.body["claim"]["id"].as_str().unwrap().to_string();
-    assert_eq!(upload(&draft.body["uploads"][0], b"%PDF-1.7\n"), 200);
+    assert_eq!(e2e::upload(&draft.body["uploads"][0], b"%PDF-1.7\n"), 200);
 
     let submitted = stack.request("POST", &format!("/claims/{id}/submit"), Some(&partner_key));
     assert_eq!(submitted.status, 202, "{:?}", submitted.body);

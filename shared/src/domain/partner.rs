@@ -1,7 +1,8 @@
 //! The partner record: an organisation (reseller, integrator or distributor) and its status.
 //!
 //! Only `active` partners may register deals and submit claims (the readiness gate). The
-//! onboarding workflow will own the transitions; until then the admin tool sets the status.
+//! onboarding workflow owns the transitions (activation when every required step is done,
+//! deactivation by a manager); the admin tool can still set a status by hand.
 
 use std::fmt;
 use std::str::FromStr;
