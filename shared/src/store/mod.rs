@@ -46,6 +46,11 @@
 //! | `INVAPPLIED#<message id>` | `PART#<n>` |                     |                    | a sales message's sell-out part added (TTL 15 days) |
 //! | `PRICECHANGE#<change id>` | `CHANGE`   | `PRICE_CHANGES`     | `<effective>#<id>` | a price change (JSON; gsi2 `PRICE_CHANGES_PENDING` / same while pending) |
 //! | `PPCREDIT#<change id>` | `DIST#<distributor>` | `DIST_PPCREDITS#<distributor>` | `<created>#<change>#<distributor>` | a price-protection credit, once (gsi2: `PPCREDITS` / same) |
+//! | `INVITE#<token hash>`  | `INVITE`      |                     |                    | an invitation (JSON, `expires_epoch`; `used_by` once used) |
+//! | `ONBOARDING#<partner>` | `STATE`       | `ONBOARDING_OPEN` (until activated or deactivated) | `<partner>` | the onboarding record: application, agreement, documents, trainings, history (JSON, version) |
+//! | `TIERHIST#<partner>`   | `<time>`      |                     |                    | one tier change (JSON) |
+//! | `PARTNERSALES#<partner>` | `MONTH#<YYYY-MM>#<currency>` |    |                    | the partner's net POS revenue in the month (`ADD`) |
+//! | `SALESAPPLIED#<message id>` | `PART#<n>` |                  |                    | a sales message's partner revenue added (TTL 15 days) |
 //!
 //! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
 //! while approved, and its creation time otherwise: the manager's queue and the expiry sweep are
@@ -102,6 +107,15 @@
 //!   shipment (transaction: the record conditional on absence, the day's sell-in `ADD`),
 //!   reconciliation (history, sell-in and sell-out range queries per SKU), price changes
 //!   (conditional put; list gsi1), credits (gsi1 or gsi2).
+//! - onboarding: create an invitation (conditional put); apply (transaction: the invitation used,
+//!   conditional on unused and unexpired; the partner, its onboarding record and its onboarding
+//!   key, each conditional on absence); a step (the record conditional on its version, with the
+//!   partner conditional on its version when its status or tier changes, and a tier-history line,
+//!   in one transaction); the keys of a partner (gsi1 `PRINCIPAL#`) revoked;
+//! - onboarding-sweep: partners (gsi1 `PARTNERS`), a partner's sales of the trailing 12 months
+//!   (range query), open onboardings (gsi1 `ONBOARDING_OPEN`);
+//! - rebate-accrue, for tiers: a message's partner revenue per month (`ADD`s with a marker per
+//!   part, as sell-out totals).
 
 mod api_keys;
 pub mod attr;
