@@ -295,14 +295,10 @@ impl OnboardingService {
             now,
         )?;
         let key = ApiKey::generate();
-        let role = match invitation.kind {
-            PartnerKind::Reseller => Role::Partner,
-            PartnerKind::Distributor => Role::Distributor,
-        };
         let record = ApiKeyRecord::issue(
             &key,
             partner.id.to_string(),
-            role,
+            role_of(&partner),
             Some(ONBOARDING_KEY_LABEL.into()),
             now,
         );
@@ -682,20 +678,21 @@ impl OnboardingService {
             ));
         }
         let key = ApiKey::generate();
-        let record = ApiKeyRecord::issue(&key, id.to_string(), principal.role, None, now);
+        let record = ApiKeyRecord::issue(&key, id.to_string(), role_of(&partner), None, now);
+        // The key is stored first, then marked handed out conditional on the record's version:
+        // of two calls at once one wins, and the loser's key is revoked before anyone sees it.
+        self.store.put_new_key(&record).await?;
         onboarding.api_key_issued = true;
         onboarding.record("API key issued", &principal.id, now, None);
-        // Marked first, conditional on the version: two calls at once hand out one key.
-        self.store
-            .save_onboarding(&onboarding, None, None)
-            .await
-            .map_err(|e| match e {
+        if let Err(err) = self.store.save_onboarding(&onboarding, None, None).await {
+            self.store.revoke_key(&record.key_id, now).await?;
+            return Err(match err {
                 StoreError::Conflict(_) => OnboardingError::Conflict(
                     "the API key is being handed out by another request".into(),
                 ),
                 other => other.into(),
-            })?;
-        self.store.put_new_key(&record).await?;
+            });
+        }
         for old in self.store.list_keys(id.as_str()).await? {
             if old.label.as_deref() == Some(ONBOARDING_KEY_LABEL) && old.status == KeyStatus::Active
             {
@@ -756,20 +753,8 @@ impl OnboardingService {
                 continue;
             }
             summary.partners += 1;
-            let Some(onboarding) = self.store.onboarding(&partner.id).await? else {
-                continue; // made by the admin tool, not onboarded here
-            };
-            let before = partner.tier.clone();
-            match self
-                .save_and_activate(partner.clone(), onboarding, "schedule", now)
-                .await
-            {
-                Ok(()) => {
-                    let after = self.store.get_partner(&partner.id).await?;
-                    if after.and_then(|p| p.tier) != before {
-                        summary.tier_changes += 1;
-                    }
-                }
+            match self.sweep_tier(partner.clone(), now).await {
+                Ok(changed) => summary.tier_changes += usize::from(changed),
                 Err(err) => {
                     tracing::error!(partner = %partner.id, error = %err, "tier evaluation failed");
                     summary.failures += 1;
@@ -813,6 +798,37 @@ impl OnboardingService {
         Ok(summary)
     }
 
+    /// One active partner's tier on the schedule; `true` when it moved. Nothing is written
+    /// when it stays.
+    async fn sweep_tier(
+        &self,
+        mut partner: Partner,
+        now: DateTime<Utc>,
+    ) -> Result<bool, OnboardingError> {
+        let Some(onboarding) = self.store.onboarding(&partner.id).await? else {
+            return Ok(false); // made by the admin tool, not onboarded here
+        };
+        let Some(change) = self.tier_change(&partner, &onboarding, now).await? else {
+            return Ok(false);
+        };
+        partner.tier = change.to.clone();
+        partner.updated_at = now;
+        self.store
+            .save_onboarding(&onboarding, Some(&partner), Some(&change))
+            .await?;
+        let partner_id = partner.id.clone();
+        self.notify(
+            "partner.tier_changed",
+            &partner_id,
+            Some(change),
+            vec![],
+            None,
+            now,
+        )
+        .await?;
+        Ok(true)
+    }
+
     async fn notify(
         &self,
         event: &str,
@@ -837,6 +853,14 @@ impl OnboardingService {
             .publish(&self.settings.notifications_queue_url, &[envelope])
             .await?;
         Ok(())
+    }
+}
+
+/// The role a partner's keys carry.
+fn role_of(partner: &Partner) -> Role {
+    match partner.kind {
+        PartnerKind::Reseller => Role::Partner,
+        PartnerKind::Distributor => Role::Distributor,
     }
 }
 
