@@ -317,7 +317,7 @@ mod tests {
             .s3
             .put_object()
             .bucket(&service.settings.documents_bucket)
-            .key(format!("onboarding/{id}/tax_form/w9.pdf"))
+            .key(format!("onboarding/{id}/tax_form/01/w9.pdf"))
             .content_type("application/pdf")
             .body(b"%PDF".to_vec().into())
             .send()
@@ -397,28 +397,19 @@ mod tests {
                 "activated"
             ]
         );
-        // The key: handed out once, the onboarding key revoked.
-        let (status, body) = call(
-            &service,
-            "POST",
-            &format!("/partners/{id}/api-key"),
-            None,
-            "partner",
-            &id,
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
+        // The key: handed out once (two calls at once: one key), the onboarding key revoked.
+        let path = format!("/partners/{id}/api-key");
+        let (first, second) = tokio::join!(
+            call(&service, "POST", &path, None, "partner", &id),
+            call(&service, "POST", &path, None, "partner", &id)
+        );
+        let mut statuses = [first.0, second.0];
+        statuses.sort();
+        assert_eq!(statuses, [201, 409], "{first:?} {second:?}");
+        let body = if first.0 == 201 { first.1 } else { second.1 };
         let key = body["api_key"].as_str().unwrap();
         assert!(key.starts_with("trb_"));
-        let (status, _) = call(
-            &service,
-            "POST",
-            &format!("/partners/{id}/api-key"),
-            None,
-            "partner",
-            &id,
-        )
-        .await;
+        let (status, _) = call(&service, "POST", &path, None, "partner", &id).await;
         assert_eq!(status, 409);
         use tributary::store::ApiKeys;
         let keys = service.store.list_keys(&id).await.unwrap();
@@ -499,6 +490,9 @@ mod tests {
         let mut service = testing::onboarding_service().await;
         let (id, _) = activated(&service).await;
         service.settings.policy.agreement_version = "2027-1".into();
+        // An active partner with a new agreement to accept is reminded once the period passes.
+        let later = chrono::Utc::now() + chrono::Duration::days(8);
+        assert_eq!(service.sweep(later).await.unwrap().reminders, 1);
         let (_, view) = call(
             &service,
             "GET",
@@ -667,6 +661,29 @@ mod tests {
         )
         .await;
         assert_eq!(status, 403);
+        let training = serde_json::json!({"course": "late", "completed_on": "2026-11-21"});
+        let (status, _) = call(
+            &service,
+            "POST",
+            &format!("/partners/{id}/trainings"),
+            Some(training),
+            "channel_manager",
+            "cm",
+        )
+        .await;
+        assert_eq!(status, 403);
+        // Deactivating again changes nothing more.
+        let (status, view) = call(
+            &service,
+            "POST",
+            &format!("/partners/{id}/deactivate"),
+            Some(serde_json::json!({"reason": "again"})),
+            "channel_manager",
+            "cm",
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(view["onboarding"]["history"].as_array().unwrap().len(), 7);
     }
 
     #[tokio::test]

@@ -47,7 +47,7 @@
 //! | `PRICECHANGE#<change id>` | `CHANGE`   | `PRICE_CHANGES`     | `<effective>#<id>` | a price change (JSON; gsi2 `PRICE_CHANGES_PENDING` / same while pending) |
 //! | `PPCREDIT#<change id>` | `DIST#<distributor>` | `DIST_PPCREDITS#<distributor>` | `<created>#<change>#<distributor>` | a price-protection credit, once (gsi2: `PPCREDITS` / same) |
 //! | `INVITE#<token hash>`  | `INVITE`      |                     |                    | an invitation (JSON, `expires_epoch`; `used_by` once used) |
-//! | `ONBOARDING#<partner>` | `STATE`       | `ONBOARDING_OPEN` (until activated or deactivated) | `<partner>` | the onboarding record: application, agreement, documents, trainings, history (JSON, version) |
+//! | `ONBOARDING#<partner>` | `STATE`       |                     |                    | the onboarding record: application, agreement, documents, trainings, history (JSON, version) |
 //! | `TIERHIST#<partner>`   | `<time>`      |                     |                    | one tier change (JSON) |
 //! | `PARTNERSALES#<partner>` | `MONTH#<YYYY-MM>#<currency>` |    |                    | the partner's net POS revenue in the month (`ADD`) |
 //! | `SALESAPPLIED#<message id>` | `PART#<n>` |                  |                    | a sales message's partner revenue added (TTL 15 days) |
@@ -112,8 +112,8 @@
 //!   key, each conditional on absence); a step (the record conditional on its version, with the
 //!   partner conditional on its version when its status or tier changes, and a tier-history line,
 //!   in one transaction); the keys of a partner (gsi1 `PRINCIPAL#`) revoked;
-//! - onboarding-sweep: partners (gsi1 `PARTNERS`), a partner's sales of the trailing 12 months
-//!   (range query), open onboardings (gsi1 `ONBOARDING_OPEN`);
+//! - onboarding-sweep: partners (gsi1 `PARTNERS`), each one's onboarding record, a partner's
+//!   sales of the trailing 12 months (range query);
 //! - rebate-accrue, for tiers: a message's partner revenue per month (`ADD`s with a marker per
 //!   part, as sell-out totals).
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::attr::{self, Item, Reader};
-use super::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use super::keys::{PK, SK};
 use super::{DynamoStore, StoreError, failed_conditions, sdk_error};
 use crate::domain::onboarding::{Invitation, Onboarding, TierChange, TokenRefusal};
 use crate::domain::{ApiKeyRecord, Currency, Money, Partner, PartnerId};
@@ -59,8 +59,16 @@ pub trait OnboardingStore {
         tier_change: Option<&TierChange>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Onboarding records not yet activated (reminders).
-    fn open_onboardings(&self) -> impl Future<Output = Result<Vec<Onboarding>, StoreError>> + Send;
+    /// Hands out a partner's API key, all in one transaction: the new key (conditional on
+    /// absence), the record marked (conditional on its version), the onboarding key revoked,
+    /// and the partner still active at the version read. `Conflict` when any of it moved.
+    fn hand_out_key(
+        &self,
+        onboarding: &Onboarding,
+        key: &ApiKeyRecord,
+        partner: &Partner,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn tier_history(
         &self,
@@ -84,8 +92,6 @@ pub trait OnboardingStore {
         to: &str,
     ) -> impl Future<Output = Result<Decimal, StoreError>> + Send;
 }
-
-const OPEN: &str = "ONBOARDING_OPEN";
 
 fn key_item(pk: String, sk: &str) -> Item {
     Item::from([(PK.to_string(), attr::s(pk)), (SK.to_string(), attr::s(sk))])
@@ -111,10 +117,6 @@ fn onboarding_item(onboarding: &Onboarding) -> Result<Item, StoreError> {
         .map_err(|e| StoreError::Backend(format!("onboarding does not serialise: {e}")))?;
     item.insert("doc".into(), attr::s(doc));
     item.insert("version".into(), attr::n(next.version));
-    if next.activated_at.is_none() && next.deactivated_at.is_none() {
-        item.insert(GSI1_PK.into(), attr::s(OPEN));
-        item.insert(GSI1_SK.into(), attr::s(next.partner_id.as_str()));
-    }
     Ok(item)
 }
 
@@ -216,6 +218,12 @@ impl OnboardingStore for DynamoStore {
             Ok(_) => return Ok(()),
             Err(err) => err,
         };
+        if super::is_transaction_conflict(&err) {
+            return Err(StoreError::Conflict(
+                "the invitation is being used by another application".into(),
+            )
+            .into());
+        }
         if failed_conditions(&err).first() != Some(&0) {
             return Err(sdk_error("store an application", err).into());
         }
@@ -307,25 +315,75 @@ impl OnboardingStore for DynamoStore {
         }
     }
 
-    async fn open_onboardings(&self) -> Result<Vec<Onboarding>, StoreError> {
-        let items = self
-            .client
-            .query()
+    async fn hand_out_key(
+        &self,
+        onboarding: &Onboarding,
+        key: &ApiKeyRecord,
+        partner: &Partner,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let key_put = Put::builder()
             .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI1_PK)
-            .expression_attribute_values(":pk", attr::s(OPEN))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| sdk_error("list open onboardings", e))?;
-        items
-            .iter()
-            .map(|item| Reader::new(item).json("doc"))
-            .collect()
+            .set_item(Some(super::api_keys::to_item(key)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let partner_check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(
+                super::partners::pk(&partner.id),
+                super::partners::SORT,
+            )))
+            .condition_expression("version = :pv AND #status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pv", attr::n(partner.version))
+            .expression_attribute_values(":active", attr::s("active"))
+            .build()
+            .map_err(build_error)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(key_put).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put_versioned(
+                        &self.table,
+                        onboarding_item(onboarding)?,
+                        onboarding.version,
+                    )?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(partner_check)
+                    .build(),
+            );
+        if let Some(old) = &onboarding.onboarding_key_id {
+            let revoke = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_item(format!("APIKEY#{old}"), "APIKEY")))
+                .update_expression("SET #status = :revoked, revoked_at = :now")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":revoked", attr::s("revoked"))
+                .expression_attribute_values(":now", attr::time(now))
+                .build()
+                .map_err(build_error)?;
+            request = request.transact_items(TransactWriteItem::builder().update(revoke).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if super::is_transaction_condition_failure(&err)
+                    || super::is_transaction_conflict(&err) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "partner {} changed while its key was handed out",
+                    partner.id
+                )))
+            }
+            Err(err) => Err(sdk_error("hand out an API key", err)),
+        }
     }
 
     async fn tier_history(&self, partner: &PartnerId) -> Result<Vec<TierChange>, StoreError> {

@@ -11,10 +11,19 @@ use rust_decimal::Decimal;
 
 use super::attr::{self, Item};
 use super::keys::{EXPIRES_AT, PK, SK};
-use super::{DynamoStore, StoreError, failed_conditions, sdk_error};
+use super::{DynamoStore, StoreError, failed_conditions, is_transaction_conflict, sdk_error};
 
 /// Items per transaction besides its marker (DynamoDB allows 100).
 const ITEMS_PER_TRANSACTION: usize = 99;
+/// Tries of one part while other transactions on its items cancel it.
+const CONFLICT_ATTEMPTS: u32 = 10;
+
+/// A few milliseconds of randomness, so that racing consumers do not retry in step.
+fn rand_jitter() -> u8 {
+    let mut byte = [0u8; 1];
+    getrandom::fill(&mut byte).map_or(0, |()| byte[0] % 32)
+}
+
 /// Markers outlive any redelivery: SQS keeps a message 14 days at most.
 const MARKER_DAYS: u64 = 15;
 
@@ -75,11 +84,24 @@ impl DynamoStore {
                         .build(),
                 );
             }
-            match request.send().await {
-                Ok(_) => {}
-                // The marker exists: this part was added by an earlier delivery.
-                Err(err) if failed_conditions(&err) == [0] => {}
-                Err(err) => return Err(sdk_error(&format!("add {scope} totals"), err)),
+            // Consumers adding to the same items at once cancel each other's transactions:
+            // the marker makes a retry safe.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match request.clone().send().await {
+                    Ok(_) => break,
+                    // The marker exists: this part was added by an earlier delivery.
+                    Err(err) if failed_conditions(&err) == [0] => break,
+                    Err(err) if is_transaction_conflict(&err) && attempt < CONFLICT_ATTEMPTS => {
+                        let jitter = u64::from(rand_jitter());
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            (20 << attempt.min(6)) + jitter,
+                        ))
+                        .await;
+                    }
+                    Err(err) => return Err(sdk_error(&format!("add {scope} totals"), err)),
+                }
             }
         }
         Ok(())

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{self, ConfigError};
 use crate::domain::onboarding::{
     AgreementAcceptance, AgreementRequest, Application, ComplianceDocument, DocumentRequest,
-    DocumentReview, DocumentStatus, Invitation, InvitationToken, Onboarding, OnboardingPolicy,
-    ReviewDecision, Step, StepProgress, TierChange, TierRule, TrainingCompletion, TrainingRequest,
-    parse_tier_rules, tier_change, tier_currency, trailing_months,
+    DocumentReview, DocumentStatus, Invitation, InvitationToken, MAX_DOCUMENT_ATTEMPTS, Onboarding,
+    OnboardingPolicy, ReviewDecision, Step, StepProgress, TierChange, TierRule, TrainingCompletion,
+    TrainingRequest, parse_tier_rules, tier_change, tier_currency, trailing_months,
 };
 use crate::domain::{
     ApiKey, ApiKeyRecord, KeyStatus, Partner, PartnerId, PartnerKind, PartnerStatus, Principal,
@@ -302,7 +302,8 @@ impl OnboardingService {
             Some(ONBOARDING_KEY_LABEL.into()),
             now,
         );
-        let onboarding = Onboarding::new(partner.id.clone(), application, now);
+        let mut onboarding = Onboarding::new(partner.id.clone(), application, now);
+        onboarding.onboarding_key_id = Some(record.key_id.clone());
         match self
             .store
             .apply(&token.hash(), &partner, &onboarding, &record, now)
@@ -408,18 +409,23 @@ impl OnboardingService {
         request.check(&self.settings.policy, self.settings.max_document_bytes)?;
         let (partner, mut onboarding) = self.load(principal, id).await?;
         refuse_inactive(&partner)?;
-        if onboarding
-            .documents
-            .get(&request.document_type)
-            .is_some_and(|d| d.status == DocumentStatus::Verified)
-        {
+        let earlier = onboarding.documents.get(&request.document_type);
+        if earlier.is_some_and(|d| d.status == DocumentStatus::Verified) {
             return Err(OnboardingError::Conflict(format!(
                 "document {} is verified already",
                 request.document_type
             )));
         }
+        let attempts = earlier.map_or(0, |d| d.attempts) + 1;
+        if attempts > MAX_DOCUMENT_ATTEMPTS {
+            return Err(OnboardingError::Conflict(format!(
+                "document {} had {MAX_DOCUMENT_ATTEMPTS} upload links already; ask a manager",
+                request.document_type
+            )));
+        }
+        // A key of its own per upload link: a later link never overwrites what a manager saw.
         let key = format!(
-            "onboarding/{id}/{}/{}",
+            "onboarding/{id}/{}/{attempts:02}/{}",
             request.document_type,
             request.file_name.trim()
         );
@@ -433,6 +439,7 @@ impl OnboardingService {
                 key: key.clone(),
                 status: DocumentStatus::Uploaded,
                 reason: None,
+                attempts,
                 updated_by: principal.id.clone(),
                 updated_at: now,
             },
@@ -469,6 +476,7 @@ impl OnboardingService {
     ) -> Result<OnboardingView, OnboardingError> {
         require(principal, &MANAGERS, "reviewing documents")?;
         let (partner, mut onboarding) = self.load(principal, id).await?;
+        refuse_inactive(&partner)?;
         let document = onboarding
             .documents
             .get_mut(document_type)
@@ -529,7 +537,7 @@ impl OnboardingService {
                 reason,
                 now,
             )
-            .await?;
+            .await;
         }
         self.view(principal, id).await
     }
@@ -560,6 +568,7 @@ impl OnboardingService {
     ) -> Result<(), OnboardingError> {
         let not_found = || OnboardingError::NotFound(format!("partner {id}"));
         let partner = self.store.get_partner(id).await?.ok_or_else(not_found)?;
+        refuse_inactive(&partner)?;
         let mut onboarding = self.store.onboarding(id).await?.ok_or_else(not_found)?;
         let course = request.course.trim().to_string();
         if onboarding.trainings.contains_key(&course) {
@@ -615,7 +624,7 @@ impl OnboardingService {
             .await?;
         if activating {
             self.notify("partner.activated", &partner.id, None, vec![], None, now)
-                .await?;
+                .await;
         }
         if let Some(change) = change {
             self.notify(
@@ -626,7 +635,7 @@ impl OnboardingService {
                 None,
                 now,
             )
-            .await?;
+            .await;
         }
         Ok(())
     }
@@ -679,26 +688,19 @@ impl OnboardingService {
         }
         let key = ApiKey::generate();
         let record = ApiKeyRecord::issue(&key, id.to_string(), role_of(&partner), None, now);
-        // The key is stored first, then marked handed out conditional on the record's version:
-        // of two calls at once one wins, and the loser's key is revoked before anyone sees it.
-        self.store.put_new_key(&record).await?;
         onboarding.api_key_issued = true;
         onboarding.record("API key issued", &principal.id, now, None);
-        if let Err(err) = self.store.save_onboarding(&onboarding, None, None).await {
-            self.store.revoke_key(&record.key_id, now).await?;
-            return Err(match err {
+        // The key, the mark and the onboarding key's revocation in one transaction, on the
+        // partner still active: of two calls at once one hands out a key, the other nothing.
+        self.store
+            .hand_out_key(&onboarding, &record, &partner, now)
+            .await
+            .map_err(|e| match e {
                 StoreError::Conflict(_) => OnboardingError::Conflict(
-                    "the API key is being handed out by another request".into(),
+                    "the partner changed while its key was handed out; ask again".into(),
                 ),
                 other => other.into(),
-            });
-        }
-        for old in self.store.list_keys(id.as_str()).await? {
-            if old.label.as_deref() == Some(ONBOARDING_KEY_LABEL) && old.status == KeyStatus::Active
-            {
-                self.store.revoke_key(&old.key_id, now).await?;
-            }
-        }
+            })?;
         Ok(key.reveal().to_string())
     }
 
@@ -717,6 +719,9 @@ impl OnboardingService {
             return Err(ValidationErrors::single("reason", "1 to 1000 characters").into());
         }
         let (mut partner, mut onboarding) = self.load(principal, id).await?;
+        // Keys first: whatever happens next, access has ended. Again on a repeated call, for
+        // a key that slipped through.
+        self.revoke_keys(id, now).await?;
         if partner.status != PartnerStatus::Inactive {
             partner.status = PartnerStatus::Inactive;
             partner.updated_at = now;
@@ -733,69 +738,95 @@ impl OnboardingService {
                 Some(reason.to_string()),
                 now,
             )
-            .await?;
-        }
-        // Again on a repeated call: a key that slipped through is revoked now.
-        for key in self.store.list_keys(id.as_str()).await? {
-            if key.status == KeyStatus::Active {
-                self.store.revoke_key(&key.key_id, now).await?;
-            }
+            .await;
         }
         self.view(principal, id).await
     }
 
-    /// The schedule: tiers of active partners from their sales, and reminders for onboardings
-    /// stalled longer than the reminder period.
+    /// The schedule: tiers of active partners from their sales; reminders for onboardings
+    /// stalled longer than the reminder period (and for active partners with a new agreement
+    /// to accept); pending partners whose steps are complete under the current configuration
+    /// activated. One partner's failure is logged and the others go on.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<OnboardingSweep, OnboardingError> {
         let mut summary = OnboardingSweep::default();
         for partner in self.store.list_partners().await? {
-            if partner.status != PartnerStatus::Active {
+            if partner.status == PartnerStatus::Inactive {
                 continue;
             }
             summary.partners += 1;
-            match self.sweep_tier(partner.clone(), now).await {
-                Ok(changed) => summary.tier_changes += usize::from(changed),
+            match self.sweep_partner(partner.clone(), now).await {
+                Ok((tier_changed, reminded)) => {
+                    summary.tier_changes += usize::from(tier_changed);
+                    summary.reminders += usize::from(reminded);
+                }
                 Err(err) => {
-                    tracing::error!(partner = %partner.id, error = %err, "tier evaluation failed");
+                    tracing::error!(partner = %partner.id, error = %err, "onboarding sweep of a partner failed");
                     summary.failures += 1;
                 }
             }
         }
-        let due = chrono::Duration::days(self.settings.reminder_days);
-        for mut onboarding in self.store.open_onboardings().await? {
-            let stalled = now - onboarding.last_progress_at >= due;
-            let reminded_lately = onboarding.reminded_at.is_some_and(|at| now - at < due);
-            if !stalled || reminded_lately {
-                continue;
-            }
-            let missing: Vec<String> = onboarding
-                .progress(&self.settings.policy)
-                .into_iter()
-                .filter(|p| p.required && !p.done)
-                .flat_map(|p| p.missing)
-                .collect();
-            onboarding.reminded_at = Some(now);
-            // Conditional on the version: a step taken meanwhile wins, no reminder then.
-            if self
-                .store
-                .save_onboarding(&onboarding, None, None)
-                .await
-                .is_err()
-            {
-                continue;
-            }
-            self.notify(
-                "onboarding.reminder",
-                &onboarding.partner_id,
-                None,
-                missing,
-                None,
-                now,
-            )
-            .await?;
-            summary.reminders += 1;
-        }
         Ok(summary)
+    }
+
+    /// One partner on the schedule: (tier moved, reminded).
+    async fn sweep_partner(
+        &self,
+        partner: Partner,
+        now: DateTime<Utc>,
+    ) -> Result<(bool, bool), OnboardingError> {
+        let Some(onboarding) = self.store.onboarding(&partner.id).await? else {
+            return Ok((false, false)); // made by the admin tool, not onboarded here
+        };
+        let complete = onboarding.complete(&self.settings.policy);
+        if partner.status == PartnerStatus::Pending && complete {
+            // Fewer steps are required than when it took its last one.
+            self.save_and_activate(partner, onboarding, "schedule", now)
+                .await?;
+            return Ok((false, false));
+        }
+        let reminded = !complete && self.remind_if_due(&onboarding, now).await?;
+        let moved =
+            partner.status == PartnerStatus::Active && self.sweep_tier(partner, now).await?;
+        Ok((moved, reminded))
+    }
+
+    /// A reminder of what is missing (a stalled application, or a new agreement version an
+    /// active partner has not accepted), at most once per reminder period.
+    async fn remind_if_due(
+        &self,
+        onboarding: &Onboarding,
+        now: DateTime<Utc>,
+    ) -> Result<bool, OnboardingError> {
+        let due = chrono::Duration::days(self.settings.reminder_days);
+        let stalled = now - onboarding.last_progress_at >= due;
+        let reminded_lately = onboarding.reminded_at.is_some_and(|at| now - at < due);
+        if !stalled || reminded_lately {
+            return Ok(false);
+        }
+        let missing: Vec<String> = onboarding
+            .progress(&self.settings.policy)
+            .into_iter()
+            .filter(|p| p.required && !p.done)
+            .flat_map(|p| p.missing)
+            .collect();
+        let mut reminded = onboarding.clone();
+        reminded.reminded_at = Some(now);
+        // Conditional on the version: a step taken meanwhile wins, and no reminder goes out.
+        match self.store.save_onboarding(&reminded, None, None).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Ok(false),
+            Err(err) => return Err(err.into()),
+        }
+        self.notify(
+            "onboarding.reminder",
+            &onboarding.partner_id,
+            None,
+            missing,
+            None,
+            now,
+        )
+        .await;
+        Ok(true)
     }
 
     /// One active partner's tier on the schedule; `true` when it moved. Nothing is written
@@ -825,10 +856,26 @@ impl OnboardingService {
             None,
             now,
         )
-        .await?;
+        .await;
         Ok(true)
     }
 
+    /// Revokes the partner's active keys; one revoked meanwhile is fine.
+    async fn revoke_keys(&self, id: &PartnerId, now: DateTime<Utc>) -> Result<(), OnboardingError> {
+        for key in self.store.list_keys(id.as_str()).await? {
+            if key.status != KeyStatus::Active {
+                continue;
+            }
+            match self.store.revoke_key(&key.key_id, now).await {
+                Ok(_) | Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Announces a committed change. A failed publish is logged, never turned into a failure
+    /// of the change that already stands (as deals do; there is no outbox here).
     async fn notify(
         &self,
         event: &str,
@@ -837,7 +884,7 @@ impl OnboardingService {
         missing: Vec<String>,
         reason: Option<String>,
         now: DateTime<Utc>,
-    ) -> Result<(), OnboardingError> {
+    ) {
         let envelope = Envelope::new(
             format!("{event}:{partner}:{}", now.timestamp_millis()),
             PartnerNotification {
@@ -849,10 +896,13 @@ impl OnboardingService {
             },
             now,
         );
-        self.publisher
+        if let Err(err) = self
+            .publisher
             .publish(&self.settings.notifications_queue_url, &[envelope])
-            .await?;
-        Ok(())
+            .await
+        {
+            tracing::error!(%partner, event, error = %err, "notification not sent");
+        }
     }
 }
 

@@ -295,6 +295,9 @@ pub struct ComplianceDocument {
     pub status: DocumentStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Upload links handed out for this document type so far.
+    #[serde(default)]
+    pub attempts: u32,
     pub updated_by: String,
     pub updated_at: DateTime<Utc>,
 }
@@ -342,6 +345,9 @@ pub struct Onboarding {
     /// The key issued on activation was handed out (once).
     #[serde(default)]
     pub api_key_issued: bool,
+    /// The key the applicant got with its application, revoked when the API key is handed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding_key_id: Option<super::KeyId>,
     /// Incremented by every change; writes are conditional on it.
     pub version: u64,
 }
@@ -376,6 +382,7 @@ impl Onboarding {
             activated_at: None,
             deactivated_at: None,
             api_key_issued: false,
+            onboarding_key_id: None,
             version: 0,
         }
     }
@@ -450,6 +457,10 @@ pub struct DocumentRequest {
     pub content_type: String,
     pub size: u64,
 }
+
+/// Upload links one document type may get: enough for honest mistakes, and the record (one
+/// item) stays small.
+pub const MAX_DOCUMENT_ATTEMPTS: u32 = 20;
 
 /// Types a compliance document may have.
 pub const DOCUMENT_TYPES: [&str; 3] = ["application/pdf", "image/jpeg", "image/png"];

@@ -139,6 +139,7 @@ fn progress_follows_the_policy_and_the_agreement_version() {
             key: "k".into(),
             status: DocumentStatus::Uploaded,
             reason: None,
+            attempts: 1,
             updated_by: "ptn".into(),
             updated_at: now,
         },
