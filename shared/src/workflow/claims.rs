@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::{MANAGERS, require};
 use crate::config::{self, ConfigError};
 use crate::domain::claim::ship_debit::{
     Authorization, AuthorizationRequest, ShipDebitClaim, ShipDebitRequest, check_ship_debit,
@@ -21,12 +22,12 @@ use crate::domain::{
     ClaimId, FundId, MdfRequestId, PartnerId, PartnerKind, Principal, Role, ValidationErrors,
 };
 use crate::messaging::messages::{ClaimNotification, ClaimSubmitted};
-use crate::messaging::{Envelope, PublishError, SqsPublisher};
+use crate::messaging::{Envelope, SqsPublisher};
 use crate::store::{
     ClaimTransition, Claims, DuplicateMove, DynamoStore, FundMove, Partners, PosStore,
-    PreApprovalMove, ShipDebitOutcome, StoreError, TransitionOutcome,
+    PreApprovalMove, ShipDebitOutcome, TransitionOutcome,
 };
-pub use crate::workflow::documents::Upload;
+use crate::workflow::documents::Upload;
 use crate::workflow::documents::{presigned_put, stored_object};
 
 #[derive(Debug, Clone)]
@@ -60,38 +61,7 @@ impl ClaimSettings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClaimError {
-    #[error(transparent)]
-    Invalid(#[from] ValidationErrors),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-    #[error("documents bucket: {0}")]
-    Documents(String),
-}
-
-impl From<ClaimError> for crate::http::ApiError {
-    fn from(err: ClaimError) -> Self {
-        use crate::http::ApiError;
-        match err {
-            ClaimError::Invalid(errors) => ApiError::Validation(errors),
-            ClaimError::Forbidden(why) => ApiError::Forbidden(why),
-            ClaimError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            ClaimError::Conflict(why) => ApiError::Conflict(why),
-            ClaimError::Store(err) => err.into(),
-            ClaimError::Publish(err) => ApiError::Unavailable(err.to_string()),
-            ClaimError::Documents(why) => ApiError::Unavailable(why),
-        }
-    }
-}
+pub type ClaimError = super::ServiceError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CreatedClaim {
@@ -140,20 +110,6 @@ fn own_partner(principal: &Principal) -> Result<PartnerId, ClaimError> {
         .parse()
         .map_err(|_| ClaimError::Forbidden("the caller is not a partner organisation".into()))
 }
-
-fn require(principal: &Principal, allowed: &[Role], what: &str) -> Result<(), ClaimError> {
-    if allowed.contains(&principal.role) {
-        Ok(())
-    } else {
-        let roles: Vec<&str> = allowed.iter().map(Role::as_str).collect();
-        Err(ClaimError::Forbidden(format!(
-            "{what} is for {}",
-            roles.join(" or ")
-        )))
-    }
-}
-
-const MANAGERS: [Role; 2] = [Role::ChannelManager, Role::VendorAdmin];
 
 /// A manager's reason for a rejection: stated, and of a size a record can hold.
 fn rejection_reason(reason: &str) -> Result<String, ClaimError> {

@@ -26,7 +26,7 @@ use crate::messaging::messages::{
     InventoryNotification, PriceChangeDue, PriceProtectionNotification, SalesReported,
     StockReported,
 };
-use crate::messaging::{Envelope, PublishError, SqsPublisher};
+use crate::messaging::{Envelope, SqsPublisher};
 use crate::store::{
     Catalog, DynamoStore, Flow, FlowDelta, InventoryStore, Partners, PendingNotice, SellOutWeek,
     ShipmentOutcome, StockKey, StockRecord, StoreError,
@@ -61,32 +61,7 @@ impl InventorySettings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
-    #[error(transparent)]
-    Invalid(#[from] ValidationErrors),
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-}
-
-impl From<InventoryError> for crate::http::ApiError {
-    fn from(err: InventoryError) -> Self {
-        use crate::http::ApiError;
-        match err {
-            InventoryError::Invalid(errors) => ApiError::Validation(errors),
-            InventoryError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            InventoryError::Conflict(why) => ApiError::Conflict(why),
-            InventoryError::Store(err) => err.into(),
-            InventoryError::Publish(err) => ApiError::Unavailable(err.to_string()),
-        }
-    }
-}
+pub type InventoryError = super::ServiceError;
 
 /// What one stock message did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

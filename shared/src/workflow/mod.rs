@@ -9,3 +9,62 @@ pub mod inventory;
 pub mod onboarding;
 pub mod pos;
 pub mod rebates;
+
+use crate::domain::{Principal, Role, ValidationErrors};
+use crate::messaging::PublishError;
+use crate::store::StoreError;
+
+/// What a workflow step can fail with, mapped to HTTP in one place. Each workflow names it
+/// after itself (`ClaimError`, `InventoryError`, `OnboardingError`).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("documents bucket: {0}")]
+    Documents(String),
+}
+
+impl From<ServiceError> for crate::http::ApiError {
+    fn from(err: ServiceError) -> Self {
+        use crate::http::ApiError;
+        match err {
+            ServiceError::Invalid(errors) => ApiError::Validation(errors),
+            ServiceError::Forbidden(why) => ApiError::Forbidden(why),
+            ServiceError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            ServiceError::Conflict(why) => ApiError::Conflict(why),
+            ServiceError::Store(err) => err.into(),
+            ServiceError::Publish(err) => ApiError::Unavailable(err.to_string()),
+            ServiceError::Documents(why) => ApiError::Unavailable(why),
+        }
+    }
+}
+
+/// Channel managers and vendor admins: who decides on claims and onboarding steps.
+pub(crate) const MANAGERS: [Role; 2] = [Role::ChannelManager, Role::VendorAdmin];
+
+/// Refuses a caller whose role is not `allowed`, saying who `what` is for.
+pub(crate) fn require(
+    principal: &Principal,
+    allowed: &[Role],
+    what: &str,
+) -> Result<(), ServiceError> {
+    if allowed.contains(&principal.role) {
+        Ok(())
+    } else {
+        let roles: Vec<&str> = allowed.iter().map(Role::as_str).collect();
+        Err(ServiceError::Forbidden(format!(
+            "{what} is for {}",
+            roles.join(" or ")
+        )))
+    }
+}

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::{MANAGERS, require};
 use crate::config::{self, ConfigError};
 use crate::domain::onboarding::{
     AgreementAcceptance, AgreementRequest, Application, ComplianceDocument, DocumentRequest,
@@ -23,7 +24,7 @@ use crate::domain::{
     ApiKey, ApiKeyRecord, KeyStatus, Partner, PartnerId, PartnerKind, PartnerStatus, Principal,
     Role, ValidationErrors,
 };
-use crate::messaging::{Envelope, Message, PublishError, SqsPublisher};
+use crate::messaging::{Envelope, Message, SqsPublisher};
 use crate::store::{ApiKeys, ApplyError, DynamoStore, OnboardingStore, Partners, StoreError};
 use crate::workflow::documents::{Upload, presigned_put, stored_object};
 
@@ -98,38 +99,7 @@ impl OnboardingSettings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum OnboardingError {
-    #[error(transparent)]
-    Invalid(#[from] ValidationErrors),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-    #[error("documents bucket: {0}")]
-    Documents(String),
-}
-
-impl From<OnboardingError> for crate::http::ApiError {
-    fn from(err: OnboardingError) -> Self {
-        use crate::http::ApiError;
-        match err {
-            OnboardingError::Invalid(errors) => ApiError::Validation(errors),
-            OnboardingError::Forbidden(why) => ApiError::Forbidden(why),
-            OnboardingError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            OnboardingError::Conflict(why) => ApiError::Conflict(why),
-            OnboardingError::Store(err) => err.into(),
-            OnboardingError::Publish(err) => ApiError::Unavailable(err.to_string()),
-            OnboardingError::Documents(why) => ApiError::Unavailable(why),
-        }
-    }
-}
+pub type OnboardingError = super::ServiceError;
 
 /// Something partners and subscribers hear about (→ notifications queue):
 /// `partner.activated`, `partner.deactivated`, `partner.tier_changed`, `onboarding.reminder`,
@@ -197,7 +167,6 @@ pub struct OnboardingSweep {
     pub failures: usize,
 }
 
-const MANAGERS: [Role; 2] = [Role::ChannelManager, Role::VendorAdmin];
 const ONBOARDING_KEY_LABEL: &str = "onboarding";
 
 pub struct OnboardingService {
@@ -205,18 +174,6 @@ pub struct OnboardingService {
     pub s3: aws_sdk_s3::Client,
     pub publisher: SqsPublisher,
     pub settings: OnboardingSettings,
-}
-
-fn require(principal: &Principal, allowed: &[Role], what: &str) -> Result<(), OnboardingError> {
-    if allowed.contains(&principal.role) {
-        Ok(())
-    } else {
-        let roles: Vec<&str> = allowed.iter().map(Role::as_str).collect();
-        Err(OnboardingError::Forbidden(format!(
-            "{what} is for {}",
-            roles.join(" or ")
-        )))
-    }
 }
 
 /// The caller acting for its own organisation `partner`.
