@@ -10,6 +10,7 @@
 //! - [`config`], [`aws`], [`telemetry`]: typed environment, one `SdkConfig` per cold start, JSON logs.
 
 pub mod aws;
+pub mod backoff;
 pub mod config;
 pub mod domain;
 pub mod formats;

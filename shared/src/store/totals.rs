@@ -18,12 +18,6 @@ const ITEMS_PER_TRANSACTION: usize = 99;
 /// Tries of one part while other transactions on its items cancel it.
 const CONFLICT_ATTEMPTS: u32 = 10;
 
-/// A few milliseconds of randomness, so that racing consumers do not retry in step.
-fn rand_jitter() -> u8 {
-    let mut byte = [0u8; 1];
-    getrandom::fill(&mut byte).map_or(0, |()| byte[0] % 32)
-}
-
 /// Markers outlive any redelivery: SQS keeps a message 14 days at most.
 const MARKER_DAYS: u64 = 15;
 
@@ -94,11 +88,7 @@ impl DynamoStore {
                     // The marker exists: this part was added by an earlier delivery.
                     Err(err) if failed_conditions(&err) == [0] => break,
                     Err(err) if is_transaction_conflict(&err) && attempt < CONFLICT_ATTEMPTS => {
-                        let jitter = u64::from(rand_jitter());
-                        tokio::time::sleep(std::time::Duration::from_millis(
-                            (20 << attempt.min(6)) + jitter,
-                        ))
-                        .await;
+                        tokio::time::sleep(crate::backoff::jittered(10, attempt)).await;
                     }
                     Err(err) => return Err(sdk_error(&format!("add {scope} totals"), err)),
                 }

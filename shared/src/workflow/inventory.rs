@@ -95,8 +95,9 @@ pub struct ProtectionSummary {
     pub not_due: bool,
 }
 
-/// Writes that lost a race are recomputed from a fresh read this many times.
-const WRITE_ATTEMPTS: usize = 5;
+/// Writes that lost a race are recomputed from a fresh read, after a jittered wait, up to
+/// this many times (as accrual groups are).
+const WRITE_ATTEMPTS: u32 = 20;
 /// Records of one message written (or SKUs of a reconciliation read) at once.
 const WRITE_CONCURRENCY: usize = 8;
 
@@ -368,7 +369,10 @@ impl InventoryService {
         now: DateTime<Utc>,
     ) -> Result<Settled, InventoryError> {
         let today = now.date_naive();
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(crate::backoff::jittered(5, attempt)).await;
+            }
             let Some(next) = next_record(
                 current.as_ref(),
                 line,
