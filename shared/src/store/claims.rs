@@ -311,27 +311,6 @@ fn build<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T,
 }
 
 impl DynamoStore {
-    async fn get_doc<T: serde::de::DeserializeOwned>(
-        &self,
-        key: Item,
-        doing: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error(doing, e))?;
-        output
-            .item
-            .as_ref()
-            .map(|item| Reader::new(item).json("doc"))
-            .transpose()
-    }
-
     async fn by_gsi1(&self, pk: String, doing: &str) -> Result<Vec<Item>, StoreError> {
         let output = self
             .client

@@ -845,19 +845,11 @@ impl InventoryStore for DynamoStore {
     }
 
     async fn price_change(&self, id: &PriceChangeId) -> Result<Option<PriceChange>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(format!("PRICECHANGE#{id}"), "CHANGE".into())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("read a price change", e))?;
-        output
-            .item
-            .map(|item| Reader::new(&item).json("doc"))
-            .transpose()
+        self.get_doc(
+            key_item(format!("PRICECHANGE#{id}"), "CHANGE".into()),
+            "read a price change",
+        )
+        .await
     }
 
     async fn price_changes(&self) -> Result<Vec<PriceChange>, StoreError> {
@@ -948,19 +940,7 @@ impl InventoryStore for DynamoStore {
         match result {
             Ok(_) => Ok(None),
             Err(err) if super::is_condition_failure(&err) => {
-                let output = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("read a price-protection credit", e))?;
-                output
-                    .item
-                    .map(|item| Reader::new(&item).json("doc"))
-                    .transpose()
+                self.get_doc(key, "read a price-protection credit").await
             }
             Err(err) => Err(sdk_error("store a price-protection credit", err)),
         }

@@ -240,6 +240,36 @@ impl DynamoStore {
             .map_err(|e| sdk_error(doing, e))
     }
 
+    /// One item (strongly consistent), or `None`.
+    pub(crate) async fn get(
+        &self,
+        key: attr::Item,
+        doing: &str,
+    ) -> Result<Option<attr::Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(doing, e))?;
+        Ok(output.item)
+    }
+
+    /// The JSON document (attribute `doc`) of one item, or `None`: how most records are read.
+    pub(crate) async fn get_doc<T: serde::de::DeserializeOwned>(
+        &self,
+        key: attr::Item,
+        doing: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(key, doing)
+            .await?
+            .map(|item| attr::Reader::new(&item).json("doc"))
+            .transpose()
+    }
+
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }

@@ -154,19 +154,8 @@ impl OnboardingStore for DynamoStore {
     }
 
     async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(invitation_key(token_hash)))
-            .consistent_read(true)
-            .send()
+        self.get_doc(invitation_key(token_hash), "read an invitation")
             .await
-            .map_err(|e| sdk_error("read an invitation", e))?;
-        output
-            .item
-            .map(|item| Reader::new(&item).json("doc"))
-            .transpose()
     }
 
     async fn apply(
@@ -228,15 +217,9 @@ impl OnboardingStore for DynamoStore {
             return Err(sdk_error("store an application", err).into());
         }
         let stored = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(invitation_key(token_hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("read an invitation", e))?;
-        let refusal = match stored.item {
+            .get(invitation_key(token_hash), "read an invitation")
+            .await?;
+        let refusal = match stored {
             None => TokenRefusal::Unknown,
             Some(item) if item.contains_key("used_by") => TokenRefusal::Used,
             Some(_) => TokenRefusal::Expired,
@@ -245,19 +228,8 @@ impl OnboardingStore for DynamoStore {
     }
 
     async fn onboarding(&self, partner: &PartnerId) -> Result<Option<Onboarding>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(onboarding_key(partner)))
-            .consistent_read(true)
-            .send()
+        self.get_doc(onboarding_key(partner), "read an onboarding record")
             .await
-            .map_err(|e| sdk_error("read an onboarding record", e))?;
-        output
-            .item
-            .map(|item| Reader::new(&item).json("doc"))
-            .transpose()
     }
 
     async fn save_onboarding(
