@@ -1,6 +1,7 @@
 //! Pure business rules and types: no AWS, no I/O, no async.
 
 pub mod access;
+pub mod catalog;
 pub mod claim;
 pub mod deal;
 pub mod ids;
@@ -11,6 +12,7 @@ pub mod partner;
 pub mod pos;
 pub mod rebate;
 pub mod validation;
+pub mod webhook;
 
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
 pub use ids::{

@@ -44,6 +44,14 @@ impl ValidationErrors {
         }
     }
 
+    /// The same errors with `prefix` before each field (`data.` for a webhook event's data).
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        for error in &mut self.0 {
+            error.field = format!("{prefix}{}", error.field);
+        }
+        self
+    }
+
     fn summary(&self) -> String {
         self.0
             .iter()
