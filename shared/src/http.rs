@@ -31,6 +31,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("not authenticated")]
     Unauthenticated,
+    /// A webhook whose signature (or source) did not verify: 401, saying why.
+    #[error("{0}")]
+    SignatureRefused(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -85,7 +88,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::SignatureRefused(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::Validation(_) => ("validation-error", "The request has invalid fields"),
             ApiError::BadRequest(_) => ("bad-request", "The request is malformed"),
             ApiError::Unauthenticated => ("unauthenticated", "Authentication required"),
+            ApiError::SignatureRefused(_) => ("invalid-signature", "The signature did not verify"),
             ApiError::Forbidden(_) => ("forbidden", "Not allowed"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::Conflict(_) => ("conflict", "The resource changed or is in another state"),

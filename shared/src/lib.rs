@@ -17,6 +17,7 @@ pub mod formats;
 pub mod http;
 pub mod idempotency;
 pub mod messaging;
+pub mod outbound;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;

@@ -92,6 +92,13 @@ typed_id!(
 );
 
 typed_id!(
+    /// A webhook subscription (outbound notifications to a URL).
+    SubscriptionId,
+    "subscription",
+    "sub"
+);
+
+typed_id!(
     /// A deal registration.
     DealId,
     "deal",

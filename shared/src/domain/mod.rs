@@ -17,7 +17,7 @@ pub mod webhook;
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
 pub use ids::{
     AuthorizationId, ClaimId, DealId, FundId, KeyId, MdfRequestId, PartnerId, PriceChangeId,
-    ProgramId,
+    ProgramId, SubscriptionId,
 };
 pub use money::{Currency, Money};
 pub use partner::{Partner, PartnerKind, PartnerStatus};

@@ -1,12 +1,15 @@
-//! The product catalog (SKUs): which SKUs exist. The catalog workflow (bulk upload by vendor
-//! admins, costs) builds on these records; deal registration only asks which SKUs are known.
+//! The product catalog (SKUs): which SKUs exist, their names and, from the vendor's catalog
+//! webhook, their costs. Deal registration and inventory only ask which SKUs are known.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+
 use super::attr::{self, Item, Reader};
 use super::keys::{PK, SK};
-use super::{DynamoStore, StoreError};
+use super::{DynamoStore, StoreError, is_condition_failure, sdk_error};
+use crate::domain::catalog::CatalogEntry;
 
 pub trait Catalog {
     /// Which of `skus` are in the catalog.
@@ -20,6 +23,14 @@ pub trait Catalog {
         &self,
         skus: &[(String, String)],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes entries as the source held them at `as_of`: an entry written from a later
+    /// `as_of` is left as it is (events can arrive out of order). Returns how many were written.
+    fn put_entries_as_of(
+        &self,
+        entries: &[CatalogEntry],
+        as_of: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }
 
 fn key(sku: &str) -> Item {
@@ -55,6 +66,52 @@ impl Catalog for DynamoStore {
         self.batch_put(items, 4, "writing the catalog").await?;
         Ok(())
     }
+
+    async fn put_entries_as_of(
+        &self,
+        entries: &[CatalogEntry],
+        as_of: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0;
+        // Eight at a time: one conditional put per entry (a batch write cannot be conditional).
+        for chunk in entries.chunks(8) {
+            let writes = chunk.iter().map(|entry| put_entry(self, entry, as_of));
+            for written in futures_util::future::join_all(writes).await {
+                count += usize::from(written?);
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// One entry, unless a later state of it is stored: `Ok(false)` then.
+async fn put_entry(
+    store: &DynamoStore,
+    entry: &CatalogEntry,
+    as_of: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut item = key(entry.sku.trim());
+    item.insert("sku".into(), attr::s(entry.sku.trim()));
+    item.insert("name".into(), attr::s(entry.name.trim()));
+    if let Some(cost) = entry.cost {
+        item.insert("cost".into(), attr::s(cost.amount.to_string()));
+        item.insert("cost_currency".into(), attr::s(cost.currency.code()));
+    }
+    item.insert("as_of".into(), attr::time(as_of));
+    let written = store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(as_of) OR as_of <= :as_of")
+        .expression_attribute_values(":as_of", attr::time(as_of))
+        .send()
+        .await;
+    match written {
+        Ok(_) => Ok(true),
+        Err(err) if is_condition_failure(&err) => Ok(false),
+        Err(err) => Err(sdk_error("writing a catalog entry", err)),
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +136,56 @@ mod tests {
         assert_eq!(
             known,
             BTreeSet::from(["SKU-1".to_string(), "SKU-29".to_string()])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_later_catalog_state_is_never_overwritten_by_an_earlier_one() {
+        let store = testing::table().await;
+        let entry = |name: &str, cost: &str| CatalogEntry {
+            sku: "NW-9".into(),
+            name: name.into(),
+            cost: Some(crate::domain::Money::parse(cost, "USD").unwrap()),
+        };
+        let t = |h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        assert_eq!(
+            store
+                .put_entries_as_of(&[entry("Switch v2", "90.00")], t(12))
+                .await
+                .unwrap(),
+            1
+        );
+        // Older news arriving late changes nothing; the same state again is harmless.
+        assert_eq!(
+            store
+                .put_entries_as_of(&[entry("Switch", "100.00")], t(9))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .put_entries_as_of(&[entry("Switch v2", "90.00")], t(12))
+                .await
+                .unwrap(),
+            1
+        );
+        let item = store.get(key("NW-9"), "test").await.unwrap().unwrap();
+        let reader = Reader::new(&item);
+        assert_eq!(reader.str("name").unwrap(), "Switch v2");
+        assert_eq!(reader.str("cost").unwrap(), "90.00");
+        assert!(
+            store
+                .known_skus(&["NW-9".to_string()])
+                .await
+                .unwrap()
+                .contains("NW-9")
         );
     }
 }

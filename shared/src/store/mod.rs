@@ -129,6 +129,7 @@ mod partners;
 mod pos;
 mod rebates;
 mod totals;
+mod webhooks;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -153,6 +154,7 @@ pub use rebates::{
     GroupView, GroupWrite, LedgerEntry, PeriodLedger, ProgramTotal, Rebates, StoredGroup,
     WriteOutcome, co_op_fund_id,
 };
+pub use webhooks::{DELIVERY_RETENTION_DAYS, EVENT_RETENTION_DAYS, WebhookStore};
 
 /// The names of the table's key attributes and index, in one place.
 pub mod keys {

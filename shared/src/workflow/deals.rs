@@ -443,6 +443,31 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         self.step(&deal, action, &principal.id, now).await
     }
 
+    /// The CRM's won or lost for a deal (`opportunity.updated`): as the partner's report, by
+    /// `actor`. A deal already so ended is left as it is.
+    pub async fn record_crm_outcome(
+        &self,
+        id: &DealId,
+        won: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Deal, DealError> {
+        let (deal, _) = self
+            .store
+            .get_deal(id)
+            .await?
+            .ok_or_else(|| DealError::NotFound(id.to_string()))?;
+        let (target, action) = if won {
+            (DealStatus::Won, Action::Win)
+        } else {
+            (DealStatus::Lost, Action::Lose)
+        };
+        if deal.status == target {
+            return Ok(deal);
+        }
+        self.step(&deal, action, actor, now).await
+    }
+
     /// The scheduled sweep: expire deals past protection, warn those about to expire, and queue
     /// again deals left `submitted`.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, DealError> {

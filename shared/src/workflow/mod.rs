@@ -6,9 +6,11 @@ pub mod deals;
 pub mod documents;
 pub mod held_lines;
 pub mod inventory;
+pub mod notify;
 pub mod onboarding;
 pub mod pos;
 pub mod rebates;
+pub mod webhooks;
 
 use crate::domain::{Principal, Role, ValidationErrors};
 use crate::messaging::PublishError;

@@ -3,6 +3,7 @@
 
 mod address;
 mod inbound;
+mod records;
 mod signature;
 
 use std::time::Duration;
@@ -13,6 +14,10 @@ pub use address::{AddressPolicy, MAX_URL_LENGTH, is_public};
 pub use inbound::{
     CatalogUpdated, InboundEvent, OpportunityEnd, OpportunityUpdated, ROUTED_TYPES, RoutedEvent,
     TrainingCompleted,
+};
+pub use records::{
+    Attempt, Delivery, DeliveryStatus, EventStatus, SourceSecret, SourceView, StoredEvent,
+    Subscription, SubscriptionStatus, SubscriptionView, WebhookSource,
 };
 pub use signature::{
     SIGNATURE_HEADER, SignatureError, TOLERANCE_SECONDS, generate_secret, sign, verify,
