@@ -538,3 +538,162 @@ pub async fn onboarding_service() -> crate::workflow::onboarding::OnboardingServ
         settings,
     }
 }
+
+/// Inbound webhooks over one fresh table shared by the ingest side and the router (whose
+/// workflows are the fixtures above: SKUs NW-1 to NW-3, two distributors, onboarding that
+/// requires `sales-101`), with a fresh events queue.
+pub struct WebhookFixture {
+    pub ingest: crate::workflow::webhooks::WebhookIngest,
+    pub router: crate::workflow::webhooks::WebhookRouter,
+    pub distributors: [crate::domain::PartnerId; 2],
+}
+
+pub async fn webhooks() -> WebhookFixture {
+    use crate::workflow::webhooks::{WebhookIngest, WebhookRouter};
+    let (inventory, distributors) = inventory_service().await;
+    let store = inventory.store.clone();
+    let mut deals = deal_service(None).await;
+    deals.store = store.clone();
+    let mut onboarding = onboarding_service().await;
+    onboarding.store = store.clone();
+    let sqs = sqs_client().await;
+    let ingest = WebhookIngest {
+        store: store.clone(),
+        publisher: crate::messaging::SqsPublisher::new(sqs.clone()),
+        events_queue_url: queue(&sqs, false).await,
+    };
+    let router = WebhookRouter {
+        store,
+        deals,
+        onboarding,
+        inventory,
+    };
+    WebhookFixture {
+        ingest,
+        router,
+        distributors,
+    }
+}
+
+/// A notify service over a fresh table and deliveries queue and DLQ, allowed to deliver to
+/// loopback (the tests' receivers), retrying after 1 s, 2 s... up to `max_attempts`.
+pub async fn notify_service(max_attempts: u32) -> crate::workflow::notify::NotifyService {
+    use crate::domain::webhook::AddressPolicy;
+    use crate::workflow::notify::{NotifyService, NotifySettings};
+    let store = table().await;
+    let sqs = sqs_client().await;
+    let policy = AddressPolicy {
+        allow_loopback: true,
+    };
+    let timeout = std::time::Duration::from_secs(5);
+    NotifyService {
+        store,
+        publisher: crate::messaging::SqsPublisher::new(sqs.clone()),
+        client: crate::outbound::WebhookClient::new(policy, timeout).expect("a client"),
+        settings: NotifySettings {
+            deliveries_queue_url: queue(&sqs, false).await,
+            deliveries_dlq_url: queue(&sqs, false).await,
+            max_attempts,
+            retry_base: std::time::Duration::from_secs(1),
+            timeout,
+            policy,
+        },
+    }
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    /// Lowercase names.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+}
+
+/// A webhook receiver on loopback for tests: answers each POST with the next status of its
+/// script (then 200) and keeps what it received.
+pub struct Receiver {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub async fn start(script: Vec<u16>) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let url = format!("http://{}/hooks/tributary", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = received.clone();
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+            script,
+        )));
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = log.clone();
+                let script = script.clone();
+                tokio::spawn(async move {
+                    let mut data = Vec::new();
+                    let mut buffer = [0u8; 8192];
+                    let head_end = loop {
+                        let Ok(n) = socket.read(&mut buffer).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        data.extend_from_slice(&buffer[..n]);
+                        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+                    let mut lines = head.split("\r\n");
+                    let path = lines
+                        .next()
+                        .and_then(|l| l.split(' ').nth(1))
+                        .unwrap_or_default()
+                        .to_string();
+                    let headers: std::collections::BTreeMap<String, String> = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let length: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = data[head_end + 4..].to_vec();
+                    while body.len() < length {
+                        let Ok(n) = socket.read(&mut buffer).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        body.extend_from_slice(&buffer[..n]);
+                    }
+                    let status = script.lock().unwrap().pop_front().unwrap_or(200);
+                    log.lock().unwrap().push(Received {
+                        path,
+                        headers,
+                        body: String::from_utf8_lossy(&body).to_string(),
+                    });
+                    let reply = format!(
+                        "HTTP/1.1 {status} Scripted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        Self { url, received }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}

@@ -1,5 +1,6 @@
 //! The channel data API (ingestion itself runs in pos-ingest, from the drop bucket):
-//! - `PUT /catalog/skus` (vendor admin): `{"skus": [{"sku": "NW-1", "name": "..."}]}`, up to 1000;
+//! - `PUT /catalog/skus` (vendor admin): `{"skus": [{"sku": "NW-1", "name": "...", "cost":
+//!   {"amount": "120.00", "currency": "USD"}}]}` (cost optional), up to 1000;
 //! - `PUT /distributors/{id}/profile` (vendor admin): a mapping profile (see the README);
 //!   `GET` the same (vendor staff, or the distributor itself);
 //! - `GET /pos/files` (a distributor: its own; vendor staff: all, or `?distributor=`), newest
@@ -17,14 +18,12 @@ use chrono::Utc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
+use tributary::domain::catalog::{CatalogEntry, check_entries};
 use tributary::domain::pos::{FileId, MappingProfile};
 use tributary::domain::{PartnerId, PartnerKind, Principal, Role, ValidationErrors};
 use tributary::http::{ApiError, caller, json, json_body, respond};
 use tributary::store::{Catalog, Partners, PosStore};
 use tributary::workflow::held_lines::{HeldLines, ReleaseRequest};
-
-/// SKUs per catalog request.
-const MAX_SKUS: usize = 1000;
 
 pub async fn route<S: Catalog + Partners + PosStore + Sync>(
     store: &S,
@@ -37,14 +36,7 @@ pub async fn route<S: Catalog + Partners + PosStore + Sync>(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SkuList {
-    skus: Vec<SkuEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SkuEntry {
-    sku: String,
-    name: String,
+    skus: Vec<CatalogEntry>,
 }
 
 async fn dispatch<S: Catalog + Partners + PosStore + Sync>(
@@ -62,8 +54,9 @@ async fn dispatch<S: Catalog + Partners + PosStore + Sync>(
                 "only vendor admins change the catalog",
             )?;
             let list: SkuList = json_body(request)?;
-            let skus = validate_skus(list)?;
-            store.put_skus(&skus).await?;
+            check_entries(&list.skus, "skus")?;
+            store.put_entries_as_of(&list.skus, Utc::now()).await?;
+            let skus = list.skus;
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({"upserted": skus.len()}),
@@ -210,29 +203,6 @@ async fn distributor<S: Partners>(
         ))),
         None => Err(not_found()),
     }
-}
-
-fn validate_skus(list: SkuList) -> Result<Vec<(String, String)>, ApiError> {
-    let mut errors = ValidationErrors::new();
-    if list.skus.is_empty() || list.skus.len() > MAX_SKUS {
-        errors.add("skus", format!("1 to {MAX_SKUS} entries"));
-    }
-    let mut skus = Vec::with_capacity(list.skus.len());
-    for (i, entry) in list.skus.into_iter().enumerate() {
-        let sku = entry.sku.trim();
-        if sku.is_empty()
-            || sku.len() > 64
-            || sku.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            errors.add(format!("skus[{i}].sku"), "1 to 64 characters, no spaces");
-        }
-        let name = entry.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            errors.add(format!("skus[{i}].name"), "1 to 200 characters");
-        }
-        skus.push((sku.to_string(), name.to_string()));
-    }
-    errors.into_result(skus).map_err(ApiError::from)
 }
 
 #[cfg(test)]

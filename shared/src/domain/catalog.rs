@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Money, ValidationErrors};
 
 /// Most entries one request or event may carry.
-pub const MAX_ENTRIES: usize = 500;
+pub const MAX_ENTRIES: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogEntry {

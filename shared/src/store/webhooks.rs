@@ -108,8 +108,18 @@ pub trait WebhookStore {
         id: &str,
     ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
 
-    /// Writes a delivery conditional on it having `attempts_before` attempts stored: a
-    /// concurrent copy of the same attempt gets `Conflict`.
+    /// Takes the next attempt of a delivery having `attempts_before` attempts, until `until`:
+    /// `Ok(false)` when another copy of the message holds it (or made it).
+    fn claim_attempt(
+        &self,
+        delivery: &Delivery,
+        attempts_before: usize,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Writes a delivery (releasing its claim) conditional on it having `attempts_before`
+    /// attempts stored: a concurrent copy of the same attempt gets `Conflict`.
     fn save_delivery(
         &self,
         delivery: &Delivery,
@@ -523,6 +533,34 @@ impl WebhookStore for DynamoStore {
     ) -> Result<Option<Delivery>, StoreError> {
         self.get_doc(delivery_key(subscription, id), "reading a delivery")
             .await
+    }
+
+    async fn claim_attempt(
+        &self,
+        delivery: &Delivery,
+        attempts_before: usize,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(&delivery.subscription_id, &delivery.id)))
+            .update_expression("SET claimed_until = :until")
+            .condition_expression(
+                "attempt_count = :before AND (attribute_not_exists(claimed_until) OR claimed_until < :now)",
+            )
+            .expression_attribute_values(":until", attr::n(until.timestamp_millis()))
+            .expression_attribute_values(":now", attr::n(now.timestamp_millis()))
+            .expression_attribute_values(":before", attr::n(attempts_before))
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk_error("claiming a delivery attempt", err)),
+        }
     }
 
     async fn save_delivery(

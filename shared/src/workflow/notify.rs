@@ -449,6 +449,18 @@ impl NotifyService {
         if delivery.is_settled() || u32::try_from(before).map_or(true, |n| n + 1 != due.attempt) {
             return Ok(AttemptOutcome::Skipped);
         }
+        // Another copy of this message may be attempting it now: its own message stays on the
+        // queue until it is done (or comes back if it crashed), so this copy can stand down.
+        let claim_until = now
+            + chrono::Duration::from_std(self.settings.timeout * 2).unwrap_or_default()
+            + chrono::Duration::seconds(30);
+        if !self
+            .store
+            .claim_attempt(&delivery, before, now, claim_until)
+            .await?
+        {
+            return Ok(AttemptOutcome::Skipped);
+        }
         let Some(subscription) = self.store.subscription(&due.subscription_id).await? else {
             delivery.status = DeliveryStatus::Cancelled;
             delivery.next_attempt_at = None;

@@ -1,0 +1,361 @@
+//! Inbound webhooks and their sources:
+//! - `POST /webhooks/{source}` (no API key: the `Chan-Signature` header is the credential):
+//!   202 once the event is stored and queued, 200 for an unknown type (stored, ignored) or an
+//!   id received before; 401 for an unknown source or a bad, stale or missing signature, 400
+//!   for a body that is not an event or a routed type with invalid data (nothing stored);
+//! - `POST /webhook-sources`, `POST /webhook-sources/{id}/rotate` (vendor admins): the secret
+//!   is in that answer only;
+//! - `GET /webhook-sources`, `GET /webhook-sources/{id}/events?limit=` (vendor staff).
+
+use chrono::Utc;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use tributary::domain::webhook::SIGNATURE_HEADER;
+use tributary::http::{ApiError, MAX_BODY_BYTES, caller, json, json_body, query_limit, respond};
+use tributary::workflow::webhooks::{Receipt, RotationRequest, WebhookIngest};
+
+pub async fn route(service: &WebhookIngest, request: Request) -> Response<Body> {
+    respond(dispatch(service, &request).await)
+}
+
+async fn dispatch(service: &WebhookIngest, request: &Request) -> Result<Response<Body>, ApiError> {
+    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
+    let now = Utc::now();
+    if let (&Method::POST, ["webhooks", source]) = (request.method(), segments.as_slice()) {
+        let body: &[u8] = request.body().as_ref();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge(body.len()));
+        }
+        let signature = request
+            .headers()
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let (receipt, event_id) = service.receive(source, signature, body, now).await?;
+        let status = match receipt {
+            Receipt::Queued => StatusCode::ACCEPTED,
+            Receipt::Ignored | Receipt::Duplicate => StatusCode::OK,
+        };
+        return Ok(json(
+            status,
+            &serde_json::json!({ "status": receipt, "event_id": event_id }),
+        ));
+    }
+    let principal = caller(request)?;
+    match (request.method().clone(), segments.as_slice()) {
+        (Method::POST, ["webhook-sources"]) => {
+            let created = service
+                .create_source(&principal, json_body(request)?, now)
+                .await?;
+            Ok(json(StatusCode::CREATED, &created))
+        }
+        (Method::GET, ["webhook-sources"]) => {
+            let sources = service.sources(&principal, now).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "sources": sources }),
+            ))
+        }
+        (Method::POST, ["webhook-sources", id, "rotate"]) => {
+            let rotation = if request.body().is_empty() {
+                RotationRequest::default()
+            } else {
+                json_body(request)?
+            };
+            let rotated = service.rotate(&principal, id, rotation, now).await?;
+            Ok(json(StatusCode::OK, &rotated))
+        }
+        (Method::GET, ["webhook-sources", id, "events"]) => {
+            let limit = query_limit(request)?;
+            let events = service.events(&principal, id, limit).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "events": events }),
+            ))
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "no route for {} {}",
+            request.method(),
+            request.uri().path()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use tributary::domain::webhook::{EventStatus, sign};
+    use tributary::store::WebhookStore;
+    use tributary::testing;
+
+    const SAMPLE: &str = include_str!("../../../events/webhook-ingest.json");
+    /// An authenticated API request (the webhook route has no authorizer).
+    const API_SAMPLE: &str = include_str!("../../../events/subscriptions.json");
+
+    fn admin(method: &str, path: &str, body: Option<Value>) -> Request {
+        testing::api_request(API_SAMPLE, method, path, body, "vendor_admin", "admin-1")
+    }
+
+    /// `POST /webhooks/{source}` with `body` and, if any, the signature header as given.
+    fn delivery(source: &str, body: &str, signature: Option<String>) -> Request {
+        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
+        event["rawPath"] = format!("/webhooks/{source}").into();
+        event["requestContext"]["http"]["path"] = format!("/webhooks/{source}").into();
+        event["pathParameters"] = json!({ "source": source });
+        event["body"] = body.into();
+        let headers = event["headers"].as_object_mut().unwrap();
+        headers.remove("chan-signature");
+        if let Some(signature) = signature {
+            headers.insert("chan-signature".into(), signature.into());
+        }
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    fn signed(source: &str, secret: &str, body: &str) -> Request {
+        delivery(
+            source,
+            body,
+            Some(sign(secret, Utc::now().timestamp(), body.as_bytes())),
+        )
+    }
+
+    async fn create_source(service: &WebhookIngest, id: &str, types: Value) -> String {
+        let response = route(
+            service,
+            admin(
+                "POST",
+                "/webhook-sources",
+                Some(json!({ "id": id, "name": "The LMS", "event_types": types })),
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+        let body = testing::response_json(&response);
+        body["secret"].as_str().unwrap().to_string()
+    }
+
+    fn training(id: &str, partner: &str) -> String {
+        json!({
+            "id": id,
+            "type": "training.completed",
+            "occurred_at": "2026-11-30T10:00:00Z",
+            "data": { "partner_id": partner, "course": "sales-101", "completed_on": "2026-11-30" }
+        })
+        .to_string()
+    }
+
+    const PARTNER: &str = "ptn_01hzx3v4b5c6d7e8f9g0h1j2k3";
+
+    #[tokio::test]
+    async fn bad_signatures_are_refused_and_store_nothing() {
+        let fixture = testing::webhooks().await;
+        let service = &fixture.ingest;
+        let secret = create_source(service, "lms", json!([])).await;
+        let body = training("evt-1", PARTNER);
+        let now = Utc::now().timestamp();
+        let tampered = body.replace("sales-101", "sales-999");
+        let cases = [
+            (
+                "wrong secret",
+                Some(sign("whsec_not_it", now, body.as_bytes())),
+                body.clone(),
+            ),
+            (
+                "tampered body",
+                Some(sign(&secret, now, body.as_bytes())),
+                tampered,
+            ),
+            (
+                "old timestamp",
+                Some(sign(&secret, now - 301, body.as_bytes())),
+                body.clone(),
+            ),
+            ("missing header", None, body.clone()),
+            (
+                "malformed header",
+                Some(String::from("sha256=abc")),
+                body.clone(),
+            ),
+        ];
+        for (case, signature, sent) in cases {
+            let response = route(service, delivery("lms", &sent, signature)).await;
+            assert_eq!(response.status(), 401, "{case}");
+            let problem = testing::response_json(&response);
+            assert_eq!(
+                problem["type"],
+                "https://tributary.dev/problems/invalid-signature"
+            );
+            assert!(!problem["detail"].as_str().unwrap().is_empty(), "{case}");
+        }
+        // An unknown source is refused the same way.
+        let response = route(service, signed("erp", &secret, &body)).await;
+        assert_eq!(response.status(), 401);
+        assert!(service.store.event("lms", "evt-1").await.unwrap().is_none());
+        assert!(
+            testing::drain(&testing::sqs_client().await, &service.events_queue_url)
+                .await
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_is_stored_and_queued_once() {
+        let fixture = testing::webhooks().await;
+        let service = &fixture.ingest;
+        let secret = create_source(service, "lms", json!([])).await;
+        let body = training("evt-1", PARTNER);
+        let response = route(service, signed("lms", &secret, &body)).await;
+        assert_eq!(response.status(), 202);
+        assert_eq!(testing::response_json(&response)["status"], "queued");
+        // The sender retries (say, our answer was lost): acknowledged, nothing more.
+        let response = route(service, signed("lms", &secret, &body)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(testing::response_json(&response)["status"], "duplicate");
+        let stored = service.store.event("lms", "evt-1").await.unwrap().unwrap();
+        assert_eq!(stored.status, EventStatus::Queued);
+        assert_eq!(stored.body, body);
+        let queued = testing::drain(&testing::sqs_client().await, &service.events_queue_url).await;
+        assert_eq!(queued.len(), 1);
+        assert!(queued[0].contains("\"event_id\":\"evt-1\""));
+        // The same id with another body is not the same event.
+        let other = training("evt-1", "ptn_01hzx3v4b5c6d7e8f9g0h1j2k4");
+        assert_eq!(
+            route(service, signed("lms", &secret, &other))
+                .await
+                .status(),
+            409
+        );
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_the_old_secret_for_the_overlap() {
+        let fixture = testing::webhooks().await;
+        let service = &fixture.ingest;
+        let old = create_source(service, "erp", json!([])).await;
+        let response = route(
+            service,
+            admin(
+                "POST",
+                "/webhook-sources/erp/rotate",
+                Some(json!({ "overlap_hours": 1 })),
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let rotated = testing::response_json(&response);
+        let new = rotated["secret"].as_str().unwrap().to_string();
+        assert_ne!(new, old);
+        assert_eq!(rotated["active_secrets"], 2);
+        for (n, secret) in [&old, &new].into_iter().enumerate() {
+            let body = training(&format!("evt-{n}"), PARTNER);
+            assert_eq!(
+                route(service, signed("erp", secret, &body)).await.status(),
+                202
+            );
+        }
+        // A rotation without overlap ends the previous secret at once.
+        let response = route(
+            service,
+            admin(
+                "POST",
+                "/webhook-sources/erp/rotate",
+                Some(json!({ "overlap_hours": 0 })),
+            ),
+        )
+        .await;
+        let newest = testing::response_json(&response)["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let body = training("evt-9", PARTNER);
+        assert_eq!(
+            route(service, signed("erp", &new, &body)).await.status(),
+            401
+        );
+        assert_eq!(
+            route(service, signed("erp", &newest, &body)).await.status(),
+            202
+        );
+        // Secrets are never shown again.
+        let listed = route(service, admin("GET", "/webhook-sources", None)).await;
+        let text = String::from_utf8(listed.body().to_vec()).unwrap();
+        assert!(
+            text.contains("\"id\":\"erp\"") && !text.contains("whsec_"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_types_are_kept_and_ignored_invalid_ones_refused() {
+        let fixture = testing::webhooks().await;
+        let service = &fixture.ingest;
+        let secret = create_source(service, "crm", json!(["opportunity.updated"])).await;
+        let unknown =
+            json!({ "id": "evt-u", "type": "account.merged", "data": { "a": 1 } }).to_string();
+        let response = route(service, signed("crm", &secret, &unknown)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(testing::response_json(&response)["status"], "ignored");
+        let stored = service.store.event("crm", "evt-u").await.unwrap().unwrap();
+        assert_eq!(stored.status, EventStatus::Ignored);
+        for (body, fault) in [
+            (json!({ "id": "evt-b", "type": "opportunity.updated", "data": { "deal_id": "deal_01hzx3v4b5c6d7e8f9g0h1j2k3" } }).to_string(), "stage"),
+            (json!({ "type": "opportunity.updated", "data": {} }).to_string(), "id"),
+            (String::from("not json"), "not an event"),
+        ] {
+            let response = route(service, signed("crm", &secret, &body)).await;
+            assert_eq!(response.status(), 400, "{body}");
+            let detail = testing::response_json(&response)["detail"].as_str().unwrap().to_string();
+            assert!(detail.contains(fault), "{detail}");
+        }
+        assert!(service.store.event("crm", "evt-b").await.unwrap().is_none());
+        // A routed type this source may not send.
+        let price = json!({ "id": "evt-p", "type": "price.changed", "data": {} }).to_string();
+        assert_eq!(
+            route(service, signed("crm", &secret, &price))
+                .await
+                .status(),
+            403
+        );
+        let events = route(service, admin("GET", "/webhook-sources/crm/events", None)).await;
+        let events = testing::response_json(&events);
+        assert_eq!(events["events"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn sources_are_for_vendor_admins_and_named_correctly() {
+        let fixture = testing::webhooks().await;
+        let service = &fixture.ingest;
+        let partner = testing::api_request(
+            API_SAMPLE,
+            "POST",
+            "/webhook-sources",
+            Some(json!({ "id": "lms", "name": "x" })),
+            "partner",
+            PARTNER,
+        );
+        assert_eq!(route(service, partner).await.status(), 403);
+        let bad = admin(
+            "POST",
+            "/webhook-sources",
+            Some(json!({ "id": "LMS!", "name": "", "event_types": ["deal.approved"] })),
+        );
+        let response = route(service, bad).await;
+        assert_eq!(response.status(), 422);
+        let fields: Vec<String> = testing::response_json(&response)["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(fields, ["id", "name", "event_types[0]"]);
+        create_source(service, "lms", json!([])).await;
+        let again = admin(
+            "POST",
+            "/webhook-sources",
+            Some(json!({ "id": "lms", "name": "x" })),
+        );
+        assert_eq!(route(service, again).await.status(), 409);
+        let unknown = admin("POST", "/webhook-sources/nope/rotate", None);
+        assert_eq!(route(service, unknown).await.status(), 404);
+    }
+}

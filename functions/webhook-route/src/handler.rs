@@ -1,0 +1,286 @@
+//! The webhook events queue's consumer: each message applies one stored event to its workflow
+//! (partial batch response). An event already applied or refused is left alone, and each
+//! workflow's own write is idempotent, so a redelivered message has no second effect.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::Utc;
+use tributary::messaging::{Envelope, process_envelopes};
+use tributary::workflow::webhooks::{WebhookError, WebhookReceived, WebhookRouter};
+
+/// Events applied at once.
+const CONCURRENCY: usize = 4;
+
+pub async fn handle(router: &WebhookRouter, event: SqsEvent) -> SqsBatchResponse {
+    process_envelopes(
+        event,
+        CONCURRENCY,
+        |message: Envelope<WebhookReceived>| async move {
+            Box::pin(router.route(&message.payload, Utc::now())).await?;
+            Ok::<_, WebhookError>(())
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lambda_events::sqs::SqsMessage;
+    use chrono::{Days, NaiveDate};
+    use serde_json::{Value, json};
+    use tributary::domain::deal::{DealRequest, DealStatus};
+    use tributary::domain::onboarding::Application;
+    use tributary::domain::webhook::{EventStatus, sign};
+    use tributary::domain::{KeyId, Principal, Role};
+    use tributary::store::{Deals, Flow, InventoryStore, OnboardingStore, WebhookStore};
+    use tributary::testing::{self, WebhookFixture};
+    use tributary::workflow::webhooks::{Receipt, SourceRequest};
+
+    use super::*;
+
+    fn admin() -> Principal {
+        Principal {
+            id: "admin-1".into(),
+            role: Role::VendorAdmin,
+            key_id: KeyId::from_bytes([1; 8]),
+        }
+    }
+
+    /// Receives `event` from source `erp` (created on first use) and returns the queued
+    /// messages as an SQS batch.
+    async fn receive(fixture: &WebhookFixture, event: Value) -> SqsEvent {
+        let ingest = &fixture.ingest;
+        let secret = match ingest.store.source("erp").await.unwrap() {
+            Some(source) => source.secrets[0].secret.clone(),
+            None => {
+                let request = SourceRequest {
+                    id: "erp".into(),
+                    name: "ERP".into(),
+                    event_types: vec![],
+                };
+                ingest
+                    .create_source(&admin(), request, Utc::now())
+                    .await
+                    .unwrap()
+                    .secret
+            }
+        };
+        let body = event.to_string();
+        let now = Utc::now();
+        let signature = sign(&secret, now.timestamp(), body.as_bytes());
+        let (receipt, _) = ingest
+            .receive("erp", Some(&signature), body.as_bytes(), now)
+            .await
+            .unwrap();
+        assert_eq!(receipt, Receipt::Queued);
+        let bodies = testing::drain(&testing::sqs_client().await, &ingest.events_queue_url).await;
+        let mut batch = SqsEvent::default();
+        batch.records = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some(format!("m{i}"));
+                record.body = Some(body);
+                record
+            })
+            .collect();
+        batch
+    }
+
+    /// Routes the batch twice (a redelivery) and returns the event's stored outcome.
+    async fn route_twice(
+        fixture: &WebhookFixture,
+        batch: SqsEvent,
+        id: &str,
+    ) -> (EventStatus, String) {
+        for _ in 0..2 {
+            let response = handle(&fixture.router, batch.clone()).await;
+            assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        }
+        let event = fixture
+            .router
+            .store
+            .event("erp", id)
+            .await
+            .unwrap()
+            .unwrap();
+        (event.status, event.outcome.unwrap_or_default())
+    }
+
+    fn today() -> NaiveDate {
+        Utc::now().date_naive()
+    }
+
+    #[tokio::test]
+    async fn catalog_updates_reach_the_catalog() {
+        let fixture = testing::webhooks().await;
+        let event = json!({
+            "id": "cat-1", "type": "catalog.updated", "occurred_at": Utc::now(),
+            "data": { "skus": [
+                { "sku": "NW-1", "name": "Switch 24 v2", "cost": { "amount": "118.00", "currency": "USD" } },
+                { "sku": "NW-77", "name": "Access point" }
+            ] }
+        });
+        let batch = receive(&fixture, event).await;
+        let (status, outcome) = route_twice(&fixture, batch, "cat-1").await;
+        assert_eq!(status, EventStatus::Applied, "{outcome}");
+        assert!(outcome.starts_with("2 of 2"), "{outcome}");
+        use tributary::store::Catalog;
+        let known = fixture
+            .router
+            .store
+            .known_skus(&["NW-77".to_string()])
+            .await
+            .unwrap();
+        assert!(known.contains("NW-77"));
+    }
+
+    #[tokio::test]
+    async fn price_changes_reach_price_protection_once() {
+        let fixture = testing::webhooks().await;
+        let effective = today().checked_sub_days(Days::new(5)).unwrap();
+        let event = json!({
+            "id": "price-1", "type": "price.changed",
+            "data": { "sku": "NW-2", "old_cost": { "amount": "100.00", "currency": "USD" },
+                      "new_cost": { "amount": "90.00", "currency": "USD" }, "effective_date": effective }
+        });
+        let batch = receive(&fixture, event).await;
+        let (status, outcome) = route_twice(&fixture, batch, "price-1").await;
+        assert_eq!(status, EventStatus::Applied, "{outcome}");
+        let changes = fixture.router.store.price_changes().await.unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].request.sku, "NW-2");
+        assert_eq!(changes[0].created_by, "webhook:erp:price-1");
+        // Another cost for that SKU and day is refused by the workflow, and recorded so.
+        let conflicting = json!({
+            "id": "price-2", "type": "price.changed",
+            "data": { "sku": "NW-2", "old_cost": { "amount": "100.00", "currency": "USD" },
+                      "new_cost": { "amount": "80.00", "currency": "USD" }, "effective_date": effective }
+        });
+        let batch = receive(&fixture, conflicting).await;
+        let (status, outcome) = route_twice(&fixture, batch, "price-2").await;
+        assert_eq!(status, EventStatus::Rejected);
+        assert!(outcome.contains("already has a price change"), "{outcome}");
+    }
+
+    #[tokio::test]
+    async fn training_completions_reach_onboarding() {
+        let fixture = testing::webhooks().await;
+        let onboarding = &fixture.router.onboarding;
+        let invitation = onboarding
+            .invite(
+                &admin(),
+                serde_json::from_value(json!({})).unwrap(),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let mut application: Application = serde_json::from_value(json!({
+            "company_name": "Acme Networks", "country": "US", "tax_id": "12-3456789",
+            "contact": { "name": "Ann Ops", "email": "ops@acme.example" }
+        }))
+        .unwrap();
+        application.token = invitation.token;
+        let applied = onboarding.apply(application, Utc::now()).await.unwrap();
+        let partner = applied.partner.id.clone();
+        let event = json!({
+            "id": "lms-1", "type": "training.completed",
+            "data": { "partner_id": partner, "course": "sales-101", "completed_on": today() }
+        });
+        let batch = receive(&fixture, event).await;
+        let (status, outcome) = route_twice(&fixture, batch, "lms-1").await;
+        assert_eq!(status, EventStatus::Applied, "{outcome}");
+        let record = onboarding
+            .store
+            .onboarding(&partner)
+            .await
+            .unwrap()
+            .unwrap();
+        let completion = &record.trainings["sales-101"];
+        assert_eq!(completion.source, "webhook:erp:lms-1");
+        // An unknown partner is the event's outcome, not a retry.
+        let unknown = json!({
+            "id": "lms-2", "type": "training.completed",
+            "data": { "partner_id": "ptn_01hzx3v4b5c6d7e8f9g0h1j2k9", "course": "sales-101", "completed_on": today() }
+        });
+        let batch = receive(&fixture, unknown).await;
+        let (status, outcome) = route_twice(&fixture, batch, "lms-2").await;
+        assert_eq!(status, EventStatus::Rejected);
+        assert!(outcome.contains("not found"), "{outcome}");
+    }
+
+    #[tokio::test]
+    async fn opportunity_outcomes_reach_the_deal() {
+        let fixture = testing::webhooks().await;
+        let store = &fixture.router.store;
+        let partner = testing::partner(store, tributary::domain::PartnerStatus::Active).await;
+        let principal = Principal {
+            id: partner.id.to_string(),
+            role: Role::Partner,
+            key_id: KeyId::from_bytes([2; 8]),
+        };
+        let request: DealRequest = serde_json::from_value(json!({
+            "end_customer": { "name": "Contoso Ltd", "domain": "contoso.example", "country": "US" },
+            "products": ["NW-1"],
+            "estimated_value": { "amount": "50000.00", "currency": "USD" },
+            "expected_close_date": today().checked_add_days(Days::new(30)).unwrap()
+        }))
+        .unwrap();
+        let flow = fixture.router.deals.flow();
+        let deal = flow
+            .register(&principal, request, Utc::now())
+            .await
+            .unwrap();
+        flow.review(&deal.id, Utc::now()).await.unwrap();
+        let manager = Principal {
+            role: Role::ChannelManager,
+            ..admin()
+        };
+        flow.decide(
+            &manager,
+            deal.id.as_str(),
+            serde_json::from_value(json!({ "decision": "approve" })).unwrap(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        let open = json!({ "id": "opp-1", "type": "opportunity.updated", "data": { "deal_id": deal.id, "stage": "negotiation" } });
+        let batch = receive(&fixture, open).await;
+        let (status, outcome) = route_twice(&fixture, batch, "opp-1").await;
+        assert_eq!(status, EventStatus::Applied);
+        assert!(outcome.contains("does not end"), "{outcome}");
+        let won = json!({ "id": "opp-2", "type": "opportunity.updated", "data": { "deal_id": deal.id, "stage": "Closed Won" } });
+        let batch = receive(&fixture, won).await;
+        let (status, outcome) = route_twice(&fixture, batch, "opp-2").await;
+        assert_eq!(status, EventStatus::Applied, "{outcome}");
+        let (stored, history) = store.get_deal(&deal.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, DealStatus::Won);
+        assert_eq!(history.last().unwrap().actor, "webhook:erp:opp-2");
+        // A lost after the win cannot undo it: refused, recorded.
+        let lost = json!({ "id": "opp-3", "type": "opportunity.updated", "data": { "deal_id": deal.id, "stage": "lost" } });
+        let batch = receive(&fixture, lost).await;
+        let (status, _) = route_twice(&fixture, batch, "opp-3").await;
+        assert_eq!(status, EventStatus::Rejected);
+    }
+
+    #[tokio::test]
+    async fn shipments_reach_sell_in_once() {
+        let fixture = testing::webhooks().await;
+        let distributor = &fixture.distributors[0];
+        let shipped = today().checked_sub_days(Days::new(1)).unwrap();
+        let event = json!({
+            "id": "ship-1", "type": "shipment.created",
+            "data": { "id": "SH-1001", "distributor": distributor, "sku": "NW-3", "quantity": 40, "shipped_on": shipped, "carrier": "UPS" }
+        });
+        let batch = receive(&fixture, event).await;
+        let (status, outcome) = route_twice(&fixture, batch, "ship-1").await;
+        assert_eq!(status, EventStatus::Applied, "{outcome}");
+        let sell_in = fixture
+            .router
+            .store
+            .flow_units(Flow::SellIn, distributor, "NW-3", shipped, shipped)
+            .await
+            .unwrap();
+        assert_eq!(sell_in, 40);
+    }
+}
