@@ -23,6 +23,7 @@ import runtime
 import template
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCAL_OVERRIDES = {"WEBHOOK_ALLOW_LOOPBACK": "true", "NOTIFY_RETRY_BASE_SECONDS": "1"}
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
@@ -134,6 +135,9 @@ def run(args, host: str, endpoint: str, state_file: Path, children: list) -> int
                 raise SystemExit(f"environment variable {name} differs between functions; "
                                  "cargo lambda watch gives all functions one environment")
             merged[name] = value
+    # Local-only settings: outbound webhooks may reach the tests' receivers on loopback (never
+    # allowed in the template), and retry after 1 s, 2 s... instead of 30 s, 60 s...
+    merged.update(LOCAL_OVERRIDES)
     # The functions' log level; cargo-lambda itself only reports warnings.
     merged.setdefault("RUST_LOG", os.environ.get("RUST_LOG", "info"))
     quoted = {k: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for k, v in merged.items()}

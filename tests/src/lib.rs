@@ -76,14 +76,31 @@ impl Stack {
         api_key: Option<&str>,
         body: Option<&Value>,
     ) -> Reply {
+        let bearer = api_key.map(|key| format!("Bearer {key}"));
+        let mut headers = Vec::new();
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
+        let body = body.map(Value::to_string);
+        self.send_raw(method, path, &headers, body.as_deref())
+    }
+
+    /// Calls the API with exactly these headers and body (a JSON body, if any).
+    pub fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
         let uri = format!("{}{path}", self.api_url());
         let mut request = ureq::http::Request::builder().method(method).uri(&uri);
-        if let Some(key) = api_key {
-            request = request.header("authorization", format!("Bearer {key}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let sent = match body {
             Some(body) => agent.run(

@@ -1,36 +1,30 @@
 //! Channel inventory through the local stack: an inventory file dropped by a distributor ends as
-//! an open alert (and its notification), and a price drop ends as a credit on the stock it held.
+//! an open alert (and its notification, delivered to the distributor's subscription), and a
+//! price drop ends as a credit on the stock it held.
 
 use e2e::Stack;
 use serde_json::{Value, json};
+use tributary::testing::Receiver;
 
-/// Notifications about `sku` on the notifications queue (nothing else consumes it locally).
-async fn notifications_about(stack: &Stack, sku: &str, seconds: u64) -> Vec<Value> {
-    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
-    let sqs = tributary::aws::sqs(&config);
+/// The notifications about `sku` the receiver got, waiting up to `seconds` for the first.
+fn notifications_about(receiver: &Receiver, sku: &str, seconds: u64) -> Vec<Value> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    let mut found = Vec::new();
-    while found.is_empty() && std::time::Instant::now() < deadline {
-        let output = sqs
-            .receive_message()
-            .queue_url(stack.resource("NotificationsQueue"))
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive from the notifications queue");
-        for message in output.messages.unwrap_or_default() {
-            let body: Value =
-                serde_json::from_str(message.body().unwrap_or_default()).unwrap_or_default();
-            if body["payload"]["sku"] == sku {
-                found.push(body);
-            }
+    loop {
+        let found: Vec<Value> = receiver
+            .received()
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .filter(|body| body["data"]["sku"] == sku)
+            .collect();
+        if !found.is_empty() || std::time::Instant::now() > deadline {
+            return found;
         }
+        std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    found
 }
 
-#[tokio::test]
+// Worker threads serve the receiver while the test blocks on its HTTP calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inventory_file_ends_as_an_alert_and_a_price_drop_as_a_credit() {
     let stack = Stack::load();
     let admin = stack.demo_key("vendor_admin");
@@ -38,6 +32,15 @@ async fn an_inventory_file_ends_as_an_alert_and_a_price_drop_as_a_credit() {
     let stamp = chrono::Utc::now().timestamp_millis();
     let today = chrono::Utc::now().date_naive();
     let sku = format!("INV-{stamp}");
+    let receiver = Receiver::start(vec![]).await;
+    let reply = stack.send(
+        "POST",
+        "/subscriptions",
+        Some(&distributor_key),
+        Some(&json!({"url": receiver.url, "event_types": ["inventory.*"]})),
+    );
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let subscription = reply.body["id"].as_str().unwrap().to_string();
 
     let reply = stack.send(
         "PUT",
@@ -84,10 +87,16 @@ async fn an_inventory_file_ends_as_an_alert_and_a_price_drop_as_a_credit() {
     let manager = stack.demo_key("channel_manager");
     let staff = stack.request("GET", "/inventory/alerts?state=low", Some(&manager));
     assert_eq!(of_sku(&staff.body).len(), 1, "{:?}", staff.body);
-    let sent = notifications_about(&stack, &sku, 30).await;
+    let sent = notifications_about(&receiver, &sku, 60);
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0]["payload"]["event"], "inventory.alert_raised");
-    assert_eq!(sent[0]["payload"]["state"], "low");
+    assert_eq!(sent[0]["type"], "inventory.alert_raised");
+    assert_eq!(sent[0]["data"]["state"], "low");
+    let deleted = stack.request(
+        "DELETE",
+        &format!("/subscriptions/{subscription}"),
+        Some(&distributor_key),
+    );
+    assert_eq!(deleted.status, 204);
 
     // A cost drop of 2.50 from yesterday, due today (a day after): 28 units on hand → 70.00.
     let reply = stack.send(
