@@ -340,6 +340,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sample_event_is_handled() {
+        let service = testing::notify_service(3).await;
+        let sample: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/notify.json")).unwrap();
+        assert_eq!(sample.records.len(), 2);
+        // No subscription wants the notification; the delivery it names does not exist.
+        let response = handle(&service, sample).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+
+    #[tokio::test]
     async fn private_addresses_are_never_called() {
         let service = testing::notify_service(1).await;
         let subscription = Subscription {

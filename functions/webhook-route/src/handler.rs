@@ -112,6 +112,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sample_event_decodes_and_an_unknown_event_is_left() {
+        let fixture = testing::webhooks().await;
+        let sample: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/webhook-route.json")).unwrap();
+        let response = handle(&fixture.router, sample).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        // A body that is not a webhook message fails alone.
+        let response = handle(&fixture.router, batch_of("{\"type\":\"pos.sales\"}")).await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+    }
+
+    fn batch_of(body: &str) -> SqsEvent {
+        let mut record = SqsMessage::default();
+        record.message_id = Some("m0".into());
+        record.body = Some(body.into());
+        let mut batch = SqsEvent::default();
+        batch.records = vec![record];
+        batch
+    }
+
+    #[tokio::test]
     async fn catalog_updates_reach_the_catalog() {
         let fixture = testing::webhooks().await;
         let event = json!({

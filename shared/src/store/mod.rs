@@ -51,6 +51,10 @@
 //! | `TIERHIST#<partner>`   | `<time>`      |                     |                    | one tier change (JSON) |
 //! | `PARTNERSALES#<partner>` | `MONTH#<YYYY-MM>#<currency>` |    |                    | the partner's net POS revenue in the month (`ADD`) |
 //! | `SALESAPPLIED#<message id>` | `PART#<n>` |                  |                    | a sales message's partner revenue added (TTL 15 days) |
+//! | `WHSOURCE#<source id>` | `SOURCE`      | `WEBHOOK_SOURCES`   | `<source id>`      | a webhook source with its secrets (JSON, version) |
+//! | `WHEVENT#<source>#<event id>` | `EVENT` | `WHEVENTS#<source>` | `<received>#<event id>` | a received event: raw body, status, outcome (TTL 90 days) |
+//! | `SUBSCRIPTION#<id>`    | `SUBSCRIPTION` | `SUBSCRIPTIONS`    | `<id>`             | a webhook subscription with its secret (JSON) |
+//! | `SUBSCRIPTION#<id>`    | `DELIVERY#<delivery id>` |          |                    | one delivery: body, status, attempts, `attempt_count`, `claimed_until` (TTL 30 days) |
 //!
 //! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
 //! while approved, and its creation time otherwise: the manager's queue and the expiry sweep are
@@ -116,6 +120,15 @@
 //!   sales of the trailing 12 months (range query);
 //! - rebate-accrue, for tiers: a message's partner revenue per month (`ADD`s with a marker per
 //!   part, as sell-out totals).
+//! - webhook-ingest: sources (get, conditional put, put conditional on version, list gsi1); an
+//!   event stored once (conditional put), marked queued (conditional on its status); a source's
+//!   latest events (gsi1, newest first);
+//! - webhook-route: an event read and marked applied or rejected (conditional on not being so);
+//!   catalog entries written conditional on no later `as_of`;
+//! - subscriptions, notify: subscriptions (conditional put, get, delete conditional on existence,
+//!   list gsi1); a delivery created once per event and subscription (conditional put); an attempt
+//!   claimed (conditional on `attempt_count` and no live claim) and recorded (conditional on
+//!   `attempt_count`); a subscription's latest deliveries (query, newest first).
 
 mod api_keys;
 pub mod attr;
