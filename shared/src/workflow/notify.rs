@@ -449,8 +449,9 @@ impl NotifyService {
         if delivery.is_settled() || u32::try_from(before).map_or(true, |n| n + 1 != due.attempt) {
             return Ok(AttemptOutcome::Skipped);
         }
-        // Another copy of this message may be attempting it now: its own message stays on the
-        // queue until it is done (or comes back if it crashed), so this copy can stand down.
+        // Another copy of this message may be attempting it now (or one that failed before
+        // recording it holds a claim that has not lapsed): try again later, when the attempt is
+        // recorded (then this copy is skipped) or the claim has lapsed (then it is made).
         let claim_until = now
             + chrono::Duration::from_std(self.settings.timeout * 2).unwrap_or_default()
             + chrono::Duration::seconds(30);
@@ -459,7 +460,10 @@ impl NotifyService {
             .claim_attempt(&delivery, before, now, claim_until)
             .await?
         {
-            return Ok(AttemptOutcome::Skipped);
+            return Err(ServiceError::Conflict(format!(
+                "attempt {} of delivery {} is in flight; retried later",
+                due.attempt, delivery.id
+            )));
         }
         let Some(subscription) = self.store.subscription(&due.subscription_id).await? else {
             delivery.status = DeliveryStatus::Cancelled;
@@ -504,9 +508,8 @@ impl NotifyService {
             delivery.record(attempt, None);
             AttemptOutcome::Parked
         };
-        if !self.save(&delivery, before).await? {
-            return Ok(AttemptOutcome::Skipped);
-        }
+        // The subscription's status before the delivery: once the delivery is saved, a retry
+        // of this message is skipped and could not mark it any more.
         let status = match outcome {
             AttemptOutcome::Delivered => Some(SubscriptionStatus::Active),
             AttemptOutcome::Parked => Some(SubscriptionStatus::Failing),
@@ -516,6 +519,9 @@ impl NotifyService {
             self.store
                 .set_subscription_status(&subscription.id, status, now)
                 .await?;
+        }
+        if !self.save(&delivery, before).await? {
+            return Ok(AttemptOutcome::Skipped);
         }
         Ok(outcome)
     }
