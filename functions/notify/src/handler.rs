@@ -310,10 +310,13 @@ mod tests {
         )
         .await;
         subscribe(&service, &admin, &receiver.url, &["claim.*"]).await;
-        let notification = deal_approved(&partner, &DealId::generate());
-        // The same notification twice (SQS delivers at least once): one delivery each.
-        handle(&service, batch(vec![notification.clone()])).await;
+        let deal = DealId::generate();
+        let notification = deal_approved(&partner, &deal);
+        // The same notification again, published later (same id, another time) or redelivered:
+        // one delivery each all the same.
         handle(&service, batch(vec![notification])).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        handle(&service, batch(vec![deal_approved(&partner, &deal)])).await;
         let sqs = testing::sqs_client().await;
         let due = testing::drain(&sqs, &service.settings.deliveries_queue_url).await;
         // Both copies queued the first attempt of each (the first copy's may have been lost);
@@ -469,6 +472,24 @@ mod tests {
         assert_eq!(created.subscription.partner_id.as_ref(), Some(&partner));
         let listed = serde_json::to_string(&subscriptions.list(&me).await.unwrap()).unwrap();
         assert!(listed.contains(created.subscription.id.as_str()) && !listed.contains("whsec_"));
+        // A vendor admin's subscription about the partner is not the partner's to manage.
+        let admin = principal(Role::VendorAdmin, "admin-1");
+        let about = subscriptions
+            .create(
+                &admin,
+                request("http://127.0.0.1:9/y", &["*"], Some(partner.clone())),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let mine = subscriptions.list(&me).await.unwrap();
+        assert!(mine.iter().all(|s| s.id != about.subscription.id));
+        assert!(
+            subscriptions
+                .delete(&me, about.subscription.id.as_str())
+                .await
+                .is_err()
+        );
         let stranger = principal(Role::Partner, PartnerId::generate().as_str());
         assert!(subscriptions.list(&stranger).await.unwrap().is_empty());
         let id = created.subscription.id.as_str();

@@ -20,7 +20,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use tributary::domain::catalog::{CatalogEntry, check_entries};
 use tributary::domain::pos::{FileId, MappingProfile};
-use tributary::domain::{PartnerId, PartnerKind, Principal, Role, ValidationErrors};
+use tributary::domain::{Money, PartnerId, PartnerKind, Principal, Role, ValidationErrors};
 use tributary::http::{ApiError, caller, json, json_body, respond};
 use tributary::store::{Catalog, Partners, PosStore};
 use tributary::workflow::held_lines::{HeldLines, ReleaseRequest};
@@ -36,7 +36,17 @@ pub async fn route<S: Catalog + Partners + PosStore + Sync>(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SkuList {
-    skus: Vec<CatalogEntry>,
+    skus: Vec<SkuEntry>,
+}
+
+/// A catalog entry as the API takes it: unknown fields refused (a typo must not drop a cost).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkuEntry {
+    sku: String,
+    name: String,
+    #[serde(default)]
+    cost: Option<Money>,
 }
 
 async fn dispatch<S: Catalog + Partners + PosStore + Sync>(
@@ -54,9 +64,17 @@ async fn dispatch<S: Catalog + Partners + PosStore + Sync>(
                 "only vendor admins change the catalog",
             )?;
             let list: SkuList = json_body(request)?;
-            check_entries(&list.skus, "skus")?;
-            store.put_entries_as_of(&list.skus, Utc::now()).await?;
-            let skus = list.skus;
+            let skus: Vec<CatalogEntry> = list
+                .skus
+                .into_iter()
+                .map(|e| CatalogEntry {
+                    sku: e.sku,
+                    name: e.name,
+                    cost: e.cost,
+                })
+                .collect();
+            check_entries(&skus, "skus")?;
+            store.put_entries_as_of(&skus, Utc::now()).await?;
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({"upserted": skus.len()}),
@@ -299,6 +317,15 @@ mod tests {
             .map(|e| e["field"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(fields, ["skus[0].sku", "skus[0].name"]);
+        // A misspelt field is refused, not dropped with the cost it meant.
+        let typo = serde_json::json!({"skus": [{"sku": "NW-2", "name": "x", "costs": {"amount": "1", "currency": "USD"}}]});
+        let response = route(
+            &store,
+            &held(&store).await,
+            request("PUT", "/catalog/skus", "vendor_admin", "ada", Some(typo)),
+        )
+        .await;
+        assert_eq!(response.status(), 400);
         let response = route(
             &store,
             &held(&store).await,

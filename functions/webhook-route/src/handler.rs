@@ -154,6 +154,26 @@ mod tests {
             .await
             .unwrap();
         assert!(known.contains("NW-77"));
+        // A sender's clock running a century ahead does not freeze the SKU.
+        let future = json!({
+            "id": "cat-2", "type": "catalog.updated", "occurred_at": "2126-01-01T00:00:00Z",
+            "data": { "skus": [{ "sku": "NW-77", "name": "Access point (future)" }] }
+        });
+        let batch = receive(&fixture, future).await;
+        let (status, _) = route_twice(&fixture, batch, "cat-2").await;
+        assert_eq!(status, EventStatus::Applied);
+        let later = tributary::domain::catalog::CatalogEntry {
+            sku: "NW-77".into(),
+            name: "Access point".into(),
+            cost: None,
+        };
+        let written = fixture
+            .router
+            .store
+            .put_entries_as_of(&[later], Utc::now() + chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!(written, 1);
     }
 
     #[tokio::test]

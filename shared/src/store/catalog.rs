@@ -18,14 +18,15 @@ pub trait Catalog {
         skus: &[String],
     ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
 
-    /// Adds SKUs (existing ones are left as they are, with their name updated).
+    /// Writes SKUs with their names, replacing what was stored (seeding demo and test data).
     fn put_skus(
         &self,
         skus: &[(String, String)],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Writes entries as the source held them at `as_of`: an entry written from a later
-    /// `as_of` is left as it is (events can arrive out of order). Returns how many were written.
+    /// `as_of` is left as it is (events can arrive out of order), and an entry without a cost
+    /// keeps the stored one. Returns how many were written.
     fn put_entries_as_of(
         &self,
         entries: &[CatalogEntry],
@@ -84,30 +85,31 @@ impl Catalog for DynamoStore {
     }
 }
 
-/// One entry, unless a later state of it is stored: `Ok(false)` then.
+/// One entry, unless a later state of it is stored: `Ok(false)` then. An entry without a cost
+/// leaves the stored cost as it is.
 async fn put_entry(
     store: &DynamoStore,
     entry: &CatalogEntry,
     as_of: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let mut item = key(entry.sku.trim());
-    item.insert("sku".into(), attr::s(entry.sku.trim()));
-    item.insert("name".into(), attr::s(entry.name.trim()));
-    if let Some(cost) = entry.cost {
-        item.insert("cost".into(), attr::s(cost.amount.to_string()));
-        item.insert("cost_currency".into(), attr::s(cost.currency.code()));
-    }
-    item.insert("as_of".into(), attr::time(as_of));
-    let written = store
+    let mut update = store
         .client()
-        .put_item()
+        .update_item()
         .table_name(store.table())
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(as_of) OR as_of <= :as_of")
+        .set_key(Some(key(entry.sku.trim())))
+        .expression_attribute_names("#name", "name")
+        .expression_attribute_values(":sku", attr::s(entry.sku.trim()))
+        .expression_attribute_values(":name", attr::s(entry.name.trim()))
         .expression_attribute_values(":as_of", attr::time(as_of))
-        .send()
-        .await;
-    match written {
+        .condition_expression("attribute_not_exists(as_of) OR as_of <= :as_of");
+    let mut set = String::from("SET sku = :sku, #name = :name, as_of = :as_of");
+    if let Some(cost) = entry.cost {
+        set.push_str(", cost = :cost, cost_currency = :currency");
+        update = update
+            .expression_attribute_values(":cost", attr::s(cost.amount.to_string()))
+            .expression_attribute_values(":currency", attr::s(cost.currency.code()));
+    }
+    match update.update_expression(set).send().await {
         Ok(_) => Ok(true),
         Err(err) if is_condition_failure(&err) => Ok(false),
         Err(err) => Err(sdk_error("writing a catalog entry", err)),
@@ -179,6 +181,16 @@ mod tests {
         let item = store.get(key("NW-9"), "test").await.unwrap().unwrap();
         let reader = Reader::new(&item);
         assert_eq!(reader.str("name").unwrap(), "Switch v2");
+        assert_eq!(reader.str("cost").unwrap(), "90.00");
+        // A later state without a cost renames and keeps the cost.
+        let renamed = CatalogEntry {
+            cost: None,
+            ..entry("Switch v3", "0")
+        };
+        assert_eq!(store.put_entries_as_of(&[renamed], t(13)).await.unwrap(), 1);
+        let item = store.get(key("NW-9"), "test").await.unwrap().unwrap();
+        let reader = Reader::new(&item);
+        assert_eq!(reader.str("name").unwrap(), "Switch v3");
         assert_eq!(reader.str("cost").unwrap(), "90.00");
         assert!(
             store

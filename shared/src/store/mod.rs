@@ -54,7 +54,7 @@
 //! | `WHSOURCE#<source id>` | `SOURCE`      | `WEBHOOK_SOURCES`   | `<source id>`      | a webhook source with its secrets (JSON, version) |
 //! | `WHEVENT#<source>#<event id>` | `EVENT` | `WHEVENTS#<source>` | `<received>#<event id>` | a received event: raw body, status, outcome (TTL 90 days) |
 //! | `SUBSCRIPTION#<id>`    | `SUBSCRIPTION` | `SUBSCRIPTIONS`    | `<id>`             | a webhook subscription with its secret (JSON) |
-//! | `SUBSCRIPTION#<id>`    | `DELIVERY#<delivery id>` |          |                    | one delivery: body, status, attempts, `attempt_count`, `claimed_until` (TTL 30 days) |
+//! | `SUBSCRIPTION#<id>`    | `DELIVERY#<delivery id>` | `DELIVERIES#<id>` | `<created>#<delivery id>` | one delivery: body, status, attempts, `attempt_count`, `claimed_until` (TTL 30 days) |
 //!
 //! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
 //! while approved, and its creation time otherwise: the manager's queue and the expiry sweep are
@@ -128,7 +128,7 @@
 //! - subscriptions, notify: subscriptions (conditional put, get, delete conditional on existence,
 //!   list gsi1); a delivery created once per event and subscription (conditional put); an attempt
 //!   claimed (conditional on `attempt_count` and no live claim) and recorded (conditional on
-//!   `attempt_count`); a subscription's latest deliveries (query, newest first).
+//!   `attempt_count`); a subscription's latest deliveries (gsi1, newest first).
 
 mod api_keys;
 pub mod attr;

@@ -530,6 +530,7 @@ impl WebhookStore for DynamoStore {
             "delivery",
         )?;
         item.insert("attempt_count".into(), attr::n(delivery.attempts.len()));
+        index_delivery(&mut item, delivery);
         item.insert(
             EXPIRES_AT.into(),
             expires(delivery.created_at, DELIVERY_RETENTION_DAYS),
@@ -593,6 +594,7 @@ impl WebhookStore for DynamoStore {
             "delivery",
         )?;
         item.insert("attempt_count".into(), attr::n(delivery.attempts.len()));
+        index_delivery(&mut item, delivery);
         item.insert(
             EXPIRES_AT.into(),
             expires(delivery.created_at, DELIVERY_RETENTION_DAYS),
@@ -620,20 +622,33 @@ impl WebhookStore for DynamoStore {
         subscription: &SubscriptionId,
         limit: i32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", attr::s(format!("SUBSCRIPTION#{subscription}")))
-            .expression_attribute_values(":prefix", attr::s("DELIVERY#"))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| sdk_error("listing deliveries", e))?;
-        docs(&output.items.unwrap_or_default())
+        let items = self
+            .newest(
+                GSI1,
+                GSI1_PK,
+                format!("DELIVERIES#{subscription}"),
+                Some(limit),
+                "listing deliveries",
+            )
+            .await?;
+        docs(&items)
     }
+}
+
+/// A subscription's deliveries by creation time (gsi1), for the newest-first listing.
+fn index_delivery(item: &mut Item, delivery: &Delivery) {
+    item.insert(
+        GSI1_PK.into(),
+        attr::s(format!("DELIVERIES#{}", delivery.subscription_id)),
+    );
+    item.insert(
+        GSI1_SK.into(),
+        attr::s(format!(
+            "{}#{}",
+            attr::time_text(delivery.created_at),
+            delivery.id
+        )),
+    );
 }
 
 /// The event's document: its body is an attribute of its own (raw, not escaped into the JSON,

@@ -241,12 +241,14 @@ impl Subscriptions {
     }
 }
 
+/// Vendor staff see every subscription; a partner those it made (not a vendor admin's about it).
 fn visible(principal: &Principal, subscription: &Subscription) -> bool {
     principal.role.is_vendor_staff()
-        || subscription
-            .partner_id
-            .as_ref()
-            .is_some_and(|p| p.as_str() == principal.id)
+        || (subscription.created_by == principal.id
+            && subscription
+                .partner_id
+                .as_ref()
+                .is_some_and(|p| p.as_str() == principal.id))
 }
 
 /// A notification as subscribers see it.
@@ -398,7 +400,7 @@ impl NotifyService {
             .iter()
             .filter(|s| s.wants(&event.event_type, event.partner.as_ref()))
         {
-            let id = Delivery::id_for(&event.event_id, event.occurred_at, &subscription.id);
+            let id = Delivery::id_for(&event.event_id, &subscription.id);
             let delivery = Delivery {
                 body: delivery_body(&id, &event),
                 id,

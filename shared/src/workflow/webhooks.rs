@@ -290,7 +290,8 @@ impl WebhookIngest {
                 EventStatus::Received
             }
         };
-        let stored = StoredEvent::new(source_id, &event.id, &event.event_type, text, status, now);
+        let mut stored =
+            StoredEvent::new(source_id, &event.id, &event.event_type, text, status, now);
         if let Some(earlier) = self.store.record_event(&stored).await? {
             if earlier.body_sha256 != stored.body_sha256 {
                 return Err(ReceiveError::Conflict(format!(
@@ -301,7 +302,8 @@ impl WebhookIngest {
             if earlier.status != EventStatus::Received {
                 return Ok((Receipt::Duplicate, event.id));
             }
-            // Stored by an earlier delivery whose queueing failed: queue it now.
+            // Stored by an earlier delivery whose queueing failed: queue it now, as received then.
+            stored = earlier;
         } else if status == EventStatus::Ignored {
             tracing::info!(source = source_id, event_id = %event.id, event_type = %event.event_type, "unknown event type stored and ignored");
             return Ok((Receipt::Ignored, event.id));
@@ -420,7 +422,11 @@ impl WebhookRouter {
                 Some(Err(errors)) => Applied::Refused(errors.to_string()),
                 Some(Ok(routed)) => {
                     let actor = format!("webhook:{}:{}", stored.source, stored.event_id);
-                    let as_of = event.occurred_at.unwrap_or(stored.received_at);
+                    // A sender's clock may run ahead: never later than the event was received,
+                    // or one event dated in the future would freeze its SKUs.
+                    let as_of = event
+                        .occurred_at
+                        .map_or(stored.received_at, |at| at.min(stored.received_at));
                     self.apply(routed, &actor, as_of, now).await?
                 }
             },

@@ -175,7 +175,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "{sku:?} is not a SKU (1-64 characters, no spaces)"
                 )));
             }
-            store.put_skus(&[(sku.clone(), name.clone())]).await?;
+            let entry = tributary::domain::catalog::CatalogEntry {
+                sku: sku.clone(),
+                name: name.clone(),
+                cost: None,
+            };
+            store
+                .put_entries_as_of(&[entry], chrono::Utc::now())
+                .await?;
             out.show(&serde_json::json!({"sku": sku, "name": name}), || {
                 format!("catalog: {sku} ({name})")
             });

@@ -98,14 +98,25 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_link_local()
         || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
         || ip.is_documentation()
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 224) // multicast, reserved, broadcast
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
+    // 6to4 carries an IPv4 address: it is as public as that address.
+    if first == 0x2002 {
+        let [a, b] = s[1].to_be_bytes();
+        let [c, d] = s[2].to_be_bytes();
+        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    }
     !(ip.is_unspecified()
+        || s[..6] == [0; 6] // IPv4-compatible (deprecated)
+        || (first == 0x2001 && s[1] < 0x0200) // IETF protocol assignments, Teredo included
+        || (first == 0x0064 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64
         || ip.is_loopback()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
@@ -159,6 +170,14 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:a00:1::1",
+            "2001::1",
+            "2001:0:4136:e378::1",
+            "192.88.99.1",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
