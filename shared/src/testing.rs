@@ -564,6 +564,8 @@ pub async fn webhooks() -> WebhookFixture {
     };
     let router = WebhookRouter {
         store,
+        publisher: ingest.publisher.clone(),
+        events_queue_url: ingest.events_queue_url.clone(),
         deals,
         onboarding,
         inventory,

@@ -1,14 +1,34 @@
-//! The webhook events queue's consumer: each message applies one stored event to its workflow
-//! (partial batch response). An event already applied or refused is left alone, and each
-//! workflow's own write is idempotent, so a redelivered message has no second effect.
+//! Vendor events applied to their workflows, from two triggers:
+//! - the webhook events queue: each message applies one stored event (partial batch response).
+//!   An event already applied or refused is left alone, and each workflow's own write is
+//!   idempotent, so a redelivered message has no second effect;
+//! - a schedule: events stored but never queued (the queue failed and the sender did not retry)
+//!   are queued.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
+use serde_json::Value;
 use tributary::messaging::{Envelope, process_envelopes};
 use tributary::workflow::webhooks::{WebhookError, WebhookReceived, WebhookRouter};
 
 /// Events applied at once.
 const CONCURRENCY: usize = 4;
+
+pub async fn handle_event(
+    router: &WebhookRouter,
+    event: Value,
+) -> Result<Value, lambda_runtime::Error> {
+    if event.get("Records").is_some() {
+        let batch: SqsEvent = serde_json::from_value(event)?;
+        Ok(serde_json::to_value(handle(router, batch).await)?)
+    } else if event.get("source").and_then(Value::as_str) == Some("aws.events") {
+        let queued = router.queue_stranded(Utc::now()).await?;
+        tracing::info!(queued, "webhook sweep done");
+        Ok(serde_json::json!({ "queued": queued }))
+    } else {
+        Err("webhook-route expects an SQS batch or a scheduled event".into())
+    }
+}
 
 pub async fn handle(router: &WebhookRouter, event: SqsEvent) -> SqsBatchResponse {
     process_envelopes(
@@ -26,7 +46,7 @@ pub async fn handle(router: &WebhookRouter, event: SqsEvent) -> SqsBatchResponse
 mod tests {
     use aws_lambda_events::sqs::SqsMessage;
     use chrono::{Days, NaiveDate};
-    use serde_json::{Value, json};
+    use serde_json::json;
     use tributary::domain::deal::{DealRequest, DealStatus};
     use tributary::domain::onboarding::Application;
     use tributary::domain::webhook::{EventStatus, sign};
@@ -130,6 +150,56 @@ mod tests {
         let mut batch = SqsEvent::default();
         batch.records = vec![record];
         batch
+    }
+
+    #[tokio::test]
+    async fn the_sweep_queues_events_stored_but_never_queued() {
+        let fixture = testing::webhooks().await;
+        let store = &fixture.router.store;
+        let body = json!({ "id": "late", "type": "catalog.updated", "data": { "skus": [{ "sku": "NW-1", "name": "Switch" }] } }).to_string();
+        let stranded = tributary::domain::webhook::StoredEvent::new(
+            "erp",
+            "late",
+            "catalog.updated",
+            &body,
+            EventStatus::Received,
+            Utc::now() - chrono::Duration::minutes(10),
+        );
+        let recent = tributary::domain::webhook::StoredEvent::new(
+            "erp",
+            "recent",
+            "catalog.updated",
+            &body,
+            EventStatus::Received,
+            Utc::now() - chrono::Duration::minutes(1),
+        );
+        store.record_event(&stranded).await.unwrap();
+        store.record_event(&recent).await.unwrap();
+        let sample: Value =
+            serde_json::from_str(include_str!("../../../events/webhook-route-sweep.json")).unwrap();
+        let result = handle_event(&fixture.router, sample.clone()).await.unwrap();
+        assert_eq!(result["queued"], 1);
+        let sqs = testing::sqs_client().await;
+        let queued = testing::drain(&sqs, &fixture.router.events_queue_url).await;
+        assert_eq!(queued.len(), 1);
+        assert!(queued[0].contains("\"event_id\":\"late\""));
+        let event = store.event("erp", "late").await.unwrap().unwrap();
+        assert_eq!(event.status, EventStatus::Queued);
+        assert_eq!(event.body, body);
+        // Queued once: the next sweep finds nothing more.
+        let result = handle_event(&fixture.router, sample).await.unwrap();
+        assert_eq!(result["queued"], 0);
+        let batch = batch_of(&queued[0]);
+        assert!(
+            handle(&fixture.router, batch)
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+        assert_eq!(
+            store.event("erp", "late").await.unwrap().unwrap().status,
+            EventStatus::Applied
+        );
     }
 
     #[tokio::test]

@@ -52,7 +52,7 @@
 //! | `PARTNERSALES#<partner>` | `MONTH#<YYYY-MM>#<currency>` |    |                    | the partner's net POS revenue in the month (`ADD`) |
 //! | `SALESAPPLIED#<message id>` | `PART#<n>` |                  |                    | a sales message's partner revenue added (TTL 15 days) |
 //! | `WHSOURCE#<source id>` | `SOURCE`      | `WEBHOOK_SOURCES`   | `<source id>`      | a webhook source with its secrets (JSON, version) |
-//! | `WHEVENT#<source>#<event id>` | `EVENT` | `WHEVENTS#<source>` | `<received>#<event id>` | a received event: raw body, status, outcome (TTL 90 days) |
+//! | `WHEVENT#<source>#<event id>` | `EVENT` | `WHEVENTS#<source>` | `<received>#<event id>` | a received event: raw body, status, outcome (TTL 90 days; gsi2 `WHEVENTS_UNQUEUED` / `<received>#<source>#<id>` until queued) |
 //! | `SUBSCRIPTION#<id>`    | `SUBSCRIPTION` | `SUBSCRIPTIONS`    | `<id>`             | a webhook subscription with its secret (JSON) |
 //! | `SUBSCRIPTION#<id>`    | `DELIVERY#<delivery id>` | `DELIVERIES#<id>` | `<created>#<delivery id>` | one delivery: body, status, attempts, `attempt_count`, `claimed_until` (TTL 30 days) |
 //!
@@ -124,7 +124,8 @@
 //!   event stored once (conditional put), marked queued (conditional on its status); a source's
 //!   latest events (gsi1, newest first);
 //! - webhook-route: an event read and marked applied or rejected (conditional on not being so);
-//!   catalog entries written conditional on no later `as_of`;
+//!   catalog entries written conditional on no later `as_of`; the sweep: events stored but not
+//!   queued (gsi2 range query);
 //! - subscriptions, notify: subscriptions (conditional put, get, delete conditional on existence,
 //!   list gsi1); a delivery created once per event and subscription (conditional put); an attempt
 //!   claimed (conditional on `attempt_count` and no live claim) and recorded (conditional on

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
 use super::attr::{self, Item, Reader};
-use super::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use super::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 use super::{DynamoStore, StoreError, is_condition_failure, sdk_error};
 use crate::domain::SubscriptionId;
 use crate::domain::webhook::{
@@ -60,6 +60,14 @@ pub trait WebhookStore {
         event: &StoredEvent,
         from: &[EventStatus],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Events stored but not queued since before `before` (their queueing failed and their
+    /// sender did not retry), oldest first, at most `limit`.
+    fn unqueued_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
     /// A source's latest events, newest first.
     fn recent_events(
@@ -330,6 +338,19 @@ impl WebhookStore for DynamoStore {
             "event",
         )?;
         item.insert("body".into(), attr::s(&event.body));
+        if event.status == EventStatus::Received {
+            // Indexed until queued, for the sweep.
+            item.insert(GSI2_PK.into(), attr::s("WHEVENTS_UNQUEUED"));
+            item.insert(
+                GSI2_SK.into(),
+                attr::s(format!(
+                    "{}#{}#{}",
+                    attr::time_text(event.received_at),
+                    event.source,
+                    event.event_id
+                )),
+            );
+        }
         item.insert("status".into(), attr::s(status_text(event.status)));
         item.insert(
             GSI1_PK.into(),
@@ -364,12 +385,7 @@ impl WebhookStore for DynamoStore {
     async fn event(&self, source: &str, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
         self.get(event_key(source, event_id), "reading a webhook event")
             .await?
-            .map(|item| {
-                let reader = Reader::new(&item);
-                let mut event: StoredEvent = reader.json("doc")?;
-                event.body = reader.str("body")?.to_string();
-                Ok(event)
-            })
+            .map(|item| read_event(&item))
             .transpose()
     }
 
@@ -385,7 +401,7 @@ impl WebhookStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(event_key(&event.source, &event.event_id)))
-            .update_expression("SET #doc = :doc, #status = :status")
+            .update_expression("SET #doc = :doc, #status = :status REMOVE gsi2pk, gsi2sk")
             .expression_attribute_names("#doc", "doc")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":doc", attr::s(doc))
@@ -405,6 +421,33 @@ impl WebhookStore for DynamoStore {
             ))),
             Err(err) => Err(sdk_error("updating a webhook event", err)),
         }
+    }
+
+    async fn unqueued_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("#pk = :pk AND #sk < :before")
+            .expression_attribute_names("#pk", GSI2_PK)
+            .expression_attribute_names("#sk", GSI2_SK)
+            .expression_attribute_values(":pk", attr::s("WHEVENTS_UNQUEUED"))
+            .expression_attribute_values(":before", attr::s(attr::time_text(before)))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| sdk_error("listing unqueued webhook events", e))?;
+        output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(read_event)
+            .collect()
     }
 
     async fn recent_events(
@@ -649,6 +692,13 @@ fn index_delivery(item: &mut Item, delivery: &Delivery) {
             delivery.id
         )),
     );
+}
+
+fn read_event(item: &Item) -> Result<StoredEvent, StoreError> {
+    let reader = Reader::new(item);
+    let mut event: StoredEvent = reader.json("doc")?;
+    event.body = reader.str("body")?.to_string();
+    Ok(event)
 }
 
 /// The event's document: its body is an attribute of its own (raw, not escaped into the JSON,

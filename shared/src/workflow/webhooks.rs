@@ -308,36 +308,43 @@ impl WebhookIngest {
             tracing::info!(source = source_id, event_id = %event.id, event_type = %event.event_type, "unknown event type stored and ignored");
             return Ok((Receipt::Ignored, event.id));
         }
-        self.queue(&stored, now).await?;
+        queue(
+            &self.store,
+            &self.publisher,
+            &self.events_queue_url,
+            &stored,
+            now,
+        )
+        .await?;
         Ok((Receipt::Queued, event.id))
     }
+}
 
-    async fn queue(&self, event: &StoredEvent, now: DateTime<Utc>) -> Result<(), ReceiveError> {
-        let message = Envelope::new(
-            format!("webhook:{}:{}", event.source, event.event_id),
-            WebhookReceived {
-                source: event.source.clone(),
-                event_id: event.event_id.clone(),
-            },
-            now,
-        );
-        self.publisher
-            .publish(&self.events_queue_url, &[message])
-            .await
-            .map_err(ServiceError::from)?;
-        let queued = StoredEvent {
-            status: EventStatus::Queued,
-            ..event.clone()
-        };
-        match self
-            .store
-            .update_event(&queued, &[EventStatus::Received])
-            .await
-        {
-            // Already applied by the router: it only moves forward.
-            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(err) => Err(err.into()),
-        }
+/// Queues a stored event for webhook-route and marks it queued.
+async fn queue(
+    store: &DynamoStore,
+    publisher: &SqsPublisher,
+    queue_url: &str,
+    event: &StoredEvent,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let message = Envelope::new(
+        format!("webhook:{}:{}", event.source, event.event_id),
+        WebhookReceived {
+            source: event.source.clone(),
+            event_id: event.event_id.clone(),
+        },
+        now,
+    );
+    publisher.publish(queue_url, &[message]).await?;
+    let queued = StoredEvent {
+        status: EventStatus::Queued,
+        ..event.clone()
+    };
+    match store.update_event(&queued, &[EventStatus::Received]).await {
+        // Already applied by the router: it only moves forward.
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -375,9 +382,16 @@ impl From<StoredEvent> for EventView {
     }
 }
 
+/// How long an event may stay stored but unqueued before the sweep queues it: longer than a
+/// receiving request lasts, so that the sweep never races the request that stored it.
+pub const UNQUEUED_GRACE_MINUTES: i64 = 5;
+
 /// Routes queued events to the workflows (webhook-route).
 pub struct WebhookRouter {
     pub store: DynamoStore,
+    pub publisher: SqsPublisher,
+    /// `WEBHOOK_EVENTS_QUEUE_URL`, for the sweep.
+    pub events_queue_url: String,
     pub deals: DealService,
     pub onboarding: OnboardingService,
     pub inventory: InventoryService,
@@ -391,9 +405,12 @@ enum Applied {
 
 impl WebhookRouter {
     pub async fn from_env() -> Result<Self, ConfigError> {
+        let events_queue_url = config::required("WEBHOOK_EVENTS_QUEUE_URL")?;
         let sdk = crate::aws::load_config().await;
         Ok(Self {
             store: DynamoStore::from_env(&sdk)?,
+            publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
+            events_queue_url,
             deals: DealService::from_env().await?,
             onboarding: OnboardingService::from_env().await?,
             inventory: InventoryService::from_env().await?,
@@ -448,6 +465,31 @@ impl WebhookRouter {
             // made the second application a no-op.
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(status),
             Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The schedule's sweep: queues events stored more than [`UNQUEUED_GRACE_MINUTES`] ago but
+    /// never queued (the queue failed, and the sender did not retry). Returns how many.
+    pub async fn queue_stranded(&self, now: DateTime<Utc>) -> Result<usize, WebhookError> {
+        let before = now - Duration::minutes(UNQUEUED_GRACE_MINUTES);
+        let mut queued = 0;
+        loop {
+            let stranded = self.store.unqueued_events(before, 100).await?;
+            for event in &stranded {
+                queue(
+                    &self.store,
+                    &self.publisher,
+                    &self.events_queue_url,
+                    event,
+                    now,
+                )
+                .await?;
+                tracing::warn!(source = %event.source, event_id = %event.event_id, "stored event queued by the sweep");
+            }
+            queued += stranded.len();
+            if stranded.len() < 100 {
+                return Ok(queued);
+            }
         }
     }
 
