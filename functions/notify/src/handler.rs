@@ -285,6 +285,55 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(receiver.received().len(), 2);
+
+        // An operator redrives the parked message: one more attempt, parked again on failure...
+        assert!(
+            handle(&service, batch(parked.clone()))
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+        let parked_again = testing::drain(&sqs, &service.settings.deliveries_dlq_url).await;
+        assert_eq!(parked_again.len(), 1);
+        // ...the same parked message a second time is stale and changes nothing...
+        assert!(
+            handle(&service, batch(parked))
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+        assert_eq!(receiver.received().len(), 3);
+        // ...and once the endpoint answers, the delivery and the subscription recover.
+        assert!(
+            handle(&service, batch(parked_again))
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+        let deliveries = service
+            .store
+            .recent_deliveries(&subscription.id, 10)
+            .await
+            .unwrap();
+        assert_eq!(deliveries[0].status, DeliveryStatus::Delivered);
+        let codes: Vec<Option<u16>> = deliveries[0]
+            .attempts
+            .iter()
+            .map(|a| a.status_code)
+            .collect();
+        assert_eq!(codes, [Some(500), Some(500), Some(500), Some(200)]);
+        let stored = service
+            .store
+            .subscription(&subscription.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, SubscriptionStatus::Active);
+        assert!(
+            testing::drain(&sqs, &service.settings.deliveries_dlq_url)
+                .await
+                .is_empty()
+        );
     }
 
     #[tokio::test]

@@ -43,6 +43,10 @@ pub struct DeliveryDue {
     pub subscription_id: SubscriptionId,
     pub delivery_id: String,
     pub attempt: u32,
+    /// Set on the message parked in the dead-letter queue: redriven to the deliveries queue,
+    /// it makes one more attempt (and is parked again if that fails).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parked: bool,
 }
 
 impl Message for DeliveryDue {
@@ -448,7 +452,13 @@ impl NotifyService {
             return Ok(AttemptOutcome::Skipped);
         };
         let before = delivery.attempts.len();
-        if delivery.is_settled() || u32::try_from(before).map_or(true, |n| n + 1 != due.attempt) {
+        let Ok(number) = u32::try_from(before + 1) else {
+            return Ok(AttemptOutcome::Skipped);
+        };
+        // An operator redrove the parked message: one more attempt for a delivery that failed.
+        let redriven =
+            due.parked && delivery.status == DeliveryStatus::Failed && number == due.attempt + 1;
+        if !redriven && (delivery.is_settled() || number != due.attempt) {
             return Ok(AttemptOutcome::Skipped);
         }
         // Another copy of this message may be attempting it now (or one that failed before
@@ -463,8 +473,8 @@ impl NotifyService {
             .await?
         {
             return Err(ServiceError::Conflict(format!(
-                "attempt {} of delivery {} is in flight; retried later",
-                due.attempt, delivery.id
+                "attempt {number} of delivery {} is in flight; retried later",
+                delivery.id
             )));
         }
         let Some(subscription) = self.store.subscription(&due.subscription_id).await? else {
@@ -482,7 +492,7 @@ impl NotifyService {
                     delivery_id: &delivery.id,
                     event_type: &delivery.event_type,
                     body: &delivery.body,
-                    attempt: due.attempt,
+                    attempt: number,
                 },
                 now,
             )
@@ -490,23 +500,31 @@ impl NotifyService {
         let outcome = if attempt.succeeded() {
             delivery.record(attempt, None);
             AttemptOutcome::Delivered
-        } else if due.attempt < self.settings.max_attempts {
-            let delay = retry_delay(due.attempt, self.settings.retry_base);
-            let next = attempt_message(&due.subscription_id, &delivery.id, due.attempt + 1, now);
+        } else if !redriven && number < self.settings.max_attempts {
+            let delay = retry_delay(number, self.settings.retry_base);
+            let next = attempt_message(&due.subscription_id, &delivery.id, number + 1, now);
             self.publisher
                 .publish_delayed(&self.settings.deliveries_queue_url, &next, delay)
                 .await?;
             let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-            tracing::info!(delivery_id = %delivery.id, attempt = due.attempt, error = ?attempt.error, next_in_s = delay.as_secs(), "delivery failed; retrying");
+            tracing::info!(delivery_id = %delivery.id, attempt = number, error = ?attempt.error, next_in_s = delay.as_secs(), "delivery failed; retrying");
             delivery.record(attempt, Some(at));
             AttemptOutcome::Retrying
         } else {
-            let parked =
-                Envelope::new(format!("delivery:{}:parked", delivery.id), due.clone(), now);
+            let parked = Envelope::new(
+                format!("delivery:{}:parked:{number}", delivery.id),
+                DeliveryDue {
+                    subscription_id: due.subscription_id.clone(),
+                    delivery_id: delivery.id.clone(),
+                    attempt: number,
+                    parked: true,
+                },
+                now,
+            );
             self.publisher
                 .publish(&self.settings.deliveries_dlq_url, &[parked])
                 .await?;
-            tracing::warn!(delivery_id = %delivery.id, subscription_id = %subscription.id, attempts = due.attempt, "delivery failed for good; parked in the dead-letter queue");
+            tracing::warn!(delivery_id = %delivery.id, subscription_id = %subscription.id, attempts = number, "delivery failed for good; parked in the dead-letter queue");
             delivery.record(attempt, None);
             AttemptOutcome::Parked
         };
@@ -550,6 +568,7 @@ fn attempt_message(
             subscription_id: subscription.clone(),
             delivery_id: delivery_id.to_string(),
             attempt,
+            parked: false,
         },
         now,
     )
