@@ -539,6 +539,22 @@ pub async fn onboarding_service() -> crate::workflow::onboarding::OnboardingServ
     }
 }
 
+/// An SQS batch of `bodies`, with message ids `m0`, `m1`... (for consumers' handler tests).
+pub fn sqs_batch(bodies: Vec<String>) -> aws_lambda_events::sqs::SqsEvent {
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    event.records = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut record = aws_lambda_events::sqs::SqsMessage::default();
+            record.message_id = Some(format!("m{i}"));
+            record.body = Some(body);
+            record
+        })
+        .collect();
+    event
+}
+
 /// Inbound webhooks over one fresh table shared by the ingest side and the router (whose
 /// workflows are the fixtures above: SKUs NW-1 to NW-3, two distributors, onboarding that
 /// requires `sales-101`), with a fresh events queue.

@@ -49,7 +49,6 @@ async fn handle_message(service: &NotifyService, body: &str) -> Result<(), Recor
 mod tests {
     use std::time::Duration;
 
-    use aws_lambda_events::sqs::SqsMessage;
     use serde_json::json;
     use tributary::domain::deal::DealStatus;
     use tributary::domain::webhook::{
@@ -64,18 +63,7 @@ mod tests {
     use super::*;
 
     fn batch(bodies: Vec<String>) -> SqsEvent {
-        let mut event = SqsEvent::default();
-        event.records = bodies
-            .into_iter()
-            .enumerate()
-            .map(|(i, body)| {
-                let mut record = SqsMessage::default();
-                record.message_id = Some(format!("m{i}"));
-                record.body = Some(body);
-                record
-            })
-            .collect();
-        event
+        testing::sqs_batch(bodies)
     }
 
     fn principal(role: Role, id: &str) -> Principal {

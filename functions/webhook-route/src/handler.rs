@@ -44,7 +44,6 @@ pub async fn handle(router: &WebhookRouter, event: SqsEvent) -> SqsBatchResponse
 
 #[cfg(test)]
 mod tests {
-    use aws_lambda_events::sqs::SqsMessage;
     use chrono::{Days, NaiveDate};
     use serde_json::json;
     use tributary::domain::deal::{DealRequest, DealStatus};
@@ -93,18 +92,7 @@ mod tests {
             .unwrap();
         assert_eq!(receipt, Receipt::Queued);
         let bodies = testing::drain(&testing::sqs_client().await, &ingest.events_queue_url).await;
-        let mut batch = SqsEvent::default();
-        batch.records = bodies
-            .into_iter()
-            .enumerate()
-            .map(|(i, body)| {
-                let mut record = SqsMessage::default();
-                record.message_id = Some(format!("m{i}"));
-                record.body = Some(body);
-                record
-            })
-            .collect();
-        batch
+        testing::sqs_batch(bodies)
     }
 
     /// Routes the batch twice (a redelivery) and returns the event's stored outcome.
@@ -144,12 +132,7 @@ mod tests {
     }
 
     fn batch_of(body: &str) -> SqsEvent {
-        let mut record = SqsMessage::default();
-        record.message_id = Some("m0".into());
-        record.body = Some(body.into());
-        let mut batch = SqsEvent::default();
-        batch.records = vec![record];
-        batch
+        testing::sqs_batch(vec![body.to_string()])
     }
 
     #[tokio::test]

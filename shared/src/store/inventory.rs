@@ -323,31 +323,6 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 impl DynamoStore {
-    /// Every item of an index partition, in sort-key order (`forward`) or reversed.
-    async fn index_partition(
-        &self,
-        index: &str,
-        pk_name: &str,
-        pk: &str,
-        forward: bool,
-        doing: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        self.client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", pk_name)
-            .expression_attribute_values(":pk", attr::s(pk))
-            .scan_index_forward(forward)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| sdk_error(doing, e))
-    }
-
     /// Items of a partition whose sort keys lie from `from` to `to`, both included.
     async fn sort_range(
         &self,

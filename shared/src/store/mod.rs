@@ -256,6 +256,31 @@ impl DynamoStore {
             .map_err(|e| sdk_error(doing, e))
     }
 
+    /// Every item of an index partition, in sort-key order (`forward`) or reversed.
+    pub(crate) async fn index_partition(
+        &self,
+        index: &str,
+        pk_name: &str,
+        pk: &str,
+        forward: bool,
+        doing: &str,
+    ) -> Result<Vec<attr::Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", attr::s(pk))
+            .scan_index_forward(forward)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error(doing, e))
+    }
+
     /// One item (strongly consistent), or `None`.
     pub(crate) async fn get(
         &self,

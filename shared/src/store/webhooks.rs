@@ -236,33 +236,22 @@ impl DynamoStore {
         index: &str,
         pk_name: &str,
         pk: String,
-        limit: Option<i32>,
+        limit: i32,
         doing: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let query = self
-            .client
+        self.client
             .query()
             .table_name(&self.table)
             .index_name(index)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", pk_name)
             .expression_attribute_values(":pk", attr::s(pk))
-            .scan_index_forward(false);
-        match limit {
-            Some(limit) => query
-                .limit(limit)
-                .send()
-                .await
-                .map(|out| out.items.unwrap_or_default())
-                .map_err(|e| sdk_error(doing, e)),
-            None => query
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| sdk_error(doing, e)),
-        }
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map(|out| out.items.unwrap_or_default())
+            .map_err(|e| sdk_error(doing, e))
     }
 }
 
@@ -293,16 +282,15 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn sources(&self) -> Result<Vec<WebhookSource>, StoreError> {
-        let mut items = self
-            .newest(
+        let items = self
+            .index_partition(
                 GSI1,
                 GSI1_PK,
-                "WEBHOOK_SOURCES".into(),
-                None,
+                "WEBHOOK_SOURCES",
+                true,
                 "listing webhook sources",
             )
             .await?;
-        items.reverse();
         docs(&items)
     }
 
@@ -498,16 +486,15 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        let mut items = self
-            .newest(
+        let items = self
+            .index_partition(
                 GSI1,
                 GSI1_PK,
-                "SUBSCRIPTIONS".into(),
-                None,
+                "SUBSCRIPTIONS",
+                true,
                 "listing subscriptions",
             )
             .await?;
-        items.reverse();
         docs(&items)
     }
 
@@ -670,7 +657,7 @@ impl WebhookStore for DynamoStore {
                 GSI1,
                 GSI1_PK,
                 format!("DELIVERIES#{subscription}"),
-                Some(limit),
+                limit,
                 "listing deliveries",
             )
             .await?;
