@@ -52,7 +52,8 @@ impl ValidationErrors {
         self
     }
 
-    fn summary(&self) -> String {
+    /// Every fault, `field: message; ...`.
+    pub fn summary(&self) -> String {
         self.0
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))

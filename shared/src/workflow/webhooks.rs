@@ -279,12 +279,7 @@ impl WebhookIngest {
                     ReceiveError::BadRequest(format!(
                         "invalid {} event: {}",
                         event.event_type,
-                        errors
-                            .0
-                            .iter()
-                            .map(|e| format!("{}: {}", e.field, e.message))
-                            .collect::<Vec<_>>()
-                            .join("; ")
+                        errors.summary()
                     ))
                 })?;
                 EventStatus::Received
