@@ -332,9 +332,12 @@ impl NotifySettings {
     /// `NOTIFY_DELIVERIES_QUEUE_URL`, `NOTIFY_DELIVERIES_DLQ_URL`, `NOTIFY_MAX_ATTEMPTS` (8),
     /// `NOTIFY_RETRY_BASE_SECONDS` (30), `NOTIFY_TIMEOUT_SECONDS` (10), `WEBHOOK_ALLOW_LOOPBACK`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let seconds = |name, default: u64| -> Result<Duration, ConfigError> {
+        // Bounded: no instant retries, and two waves of attempts fit notify's 60 s timeout.
+        let seconds = |name, default: u64, max: u64| -> Result<Duration, ConfigError> {
             Ok(Duration::from_secs(
-                config::optional::<u64>(name)?.unwrap_or(default),
+                config::optional::<u64>(name)?
+                    .unwrap_or(default)
+                    .clamp(1, max),
             ))
         };
         Ok(Self {
@@ -343,8 +346,8 @@ impl NotifySettings {
             max_attempts: config::optional::<u32>("NOTIFY_MAX_ATTEMPTS")?
                 .unwrap_or(8)
                 .clamp(1, 20),
-            retry_base: seconds("NOTIFY_RETRY_BASE_SECONDS", 30)?,
-            timeout: seconds("NOTIFY_TIMEOUT_SECONDS", 10)?,
+            retry_base: seconds("NOTIFY_RETRY_BASE_SECONDS", 30, 900)?,
+            timeout: seconds("NOTIFY_TIMEOUT_SECONDS", 10, 25)?,
             policy: address_policy_from_env()?,
         })
     }
