@@ -139,12 +139,16 @@ pub struct DealService {
 impl DealService {
     /// From the environment (`TABLE_NAME`, the queues and the `DEAL_*` settings).
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let settings = DealSettings::from_env()?;
-        let sdk = crate::aws::load_config().await;
+        Self::from_env_with(&crate::aws::load_config().await)
+    }
+
+    /// With an SDK configuration already loaded: a function driving several workflows loads
+    /// one, and its clients share one connection pool.
+    pub fn from_env_with(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            store: DynamoStore::from_env(&sdk)?,
-            publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
-            settings,
+            settings: DealSettings::from_env()?,
+            store: DynamoStore::from_env(sdk)?,
+            publisher: SqsPublisher::new(crate::aws::sqs(sdk)),
         })
     }
 

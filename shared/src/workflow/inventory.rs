@@ -266,12 +266,16 @@ pub fn limits_by_pair(
 
 impl InventoryService {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let settings = InventorySettings::from_env()?;
-        let sdk = crate::aws::load_config().await;
+        Self::from_env_with(&crate::aws::load_config().await)
+    }
+
+    /// With an SDK configuration already loaded: a function driving several workflows loads
+    /// one, and its clients share one connection pool.
+    pub fn from_env_with(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            store: DynamoStore::from_env(&sdk)?,
-            publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
-            settings,
+            settings: InventorySettings::from_env()?,
+            store: DynamoStore::from_env(sdk)?,
+            publisher: SqsPublisher::new(crate::aws::sqs(sdk)),
         })
     }
 

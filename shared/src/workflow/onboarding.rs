@@ -189,13 +189,17 @@ fn require_own(principal: &Principal, partner: &PartnerId) -> Result<(), Onboard
 
 impl OnboardingService {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let settings = OnboardingSettings::from_env()?;
-        let sdk = crate::aws::load_config().await;
+        Self::from_env_with(&crate::aws::load_config().await)
+    }
+
+    /// With an SDK configuration already loaded: a function driving several workflows loads
+    /// one, and its clients share one connection pool.
+    pub fn from_env_with(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            store: DynamoStore::from_env(&sdk)?,
-            s3: crate::aws::s3(&sdk),
-            publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
-            settings,
+            settings: OnboardingSettings::from_env()?,
+            store: DynamoStore::from_env(sdk)?,
+            s3: crate::aws::s3(sdk),
+            publisher: SqsPublisher::new(crate::aws::sqs(sdk)),
         })
     }
 

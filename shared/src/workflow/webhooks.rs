@@ -406,9 +406,9 @@ impl WebhookRouter {
             store: DynamoStore::from_env(&sdk)?,
             publisher: SqsPublisher::new(crate::aws::sqs(&sdk)),
             events_queue_url,
-            deals: DealService::from_env().await?,
-            onboarding: OnboardingService::from_env().await?,
-            inventory: InventoryService::from_env().await?,
+            deals: DealService::from_env_with(&sdk)?,
+            onboarding: OnboardingService::from_env_with(&sdk)?,
+            inventory: InventoryService::from_env_with(&sdk)?,
         })
     }
 
