@@ -8,7 +8,11 @@
 //!
 //! Blank records are skipped. A record whose bytes are not valid in the detected encoding is
 //! returned with `encoding_error` set, so that it can be rejected with its row number.
+//!
+//! [`cell`] is the other direction: cells of the CSV files the system writes, neutralised
+//! against CSV injection.
 
+pub mod cell;
 mod text;
 mod xlsx;
 
