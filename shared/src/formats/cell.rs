@@ -98,7 +98,8 @@ mod tests {
             "[=+\\-@\t\r]?[0-9.eE+\\-=@ ]{0,8}",
         ]) {
             let safe = spreadsheet_safe(&cell);
-            prop_assert!(safe == cell || *safe == format!("'{cell}"));
+            let quoted = format!("'{cell}");
+            prop_assert!(safe == cell || *safe == quoted, "{:?}", safe);
             if safe.starts_with(DANGEROUS) {
                 prop_assert_eq!(&*safe, cell.as_str());
                 prop_assert!(Decimal::from_str(&safe).is_ok(), "{:?} left as is", safe);
