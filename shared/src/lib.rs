@@ -4,7 +4,6 @@
 //! - [`domain`]: pure business rules and types (money, ids, principals); no I/O.
 //! - [`store`]: ports (traits) for state and their DynamoDB adapters, with the table's access patterns.
 //! - [`messaging`]: the SQS message envelope, the batched publisher and the batch-consumer helper.
-//! - [`idempotency`]: run a state change at most once per stable message id.
 //! - [`http`]: what every HTTP function shares: the caller from the authorizer, problem+json errors.
 //! - [`workflow`]: the workflows (deal registration, ...) that sequence the rules with I/O.
 //! - [`config`], [`aws`], [`telemetry`]: typed environment, one `SdkConfig` per cold start, JSON logs.
@@ -15,7 +14,6 @@ pub mod config;
 pub mod domain;
 pub mod formats;
 pub mod http;
-pub mod idempotency;
 pub mod messaging;
 pub mod outbound;
 pub mod store;

@@ -8,7 +8,6 @@
 //! |------------------------|---------------|---------------------|--------------------|--------|
 //! | `PARTNER#<partner id>` | `PROFILE`     | `PARTNERS`          | `<partner id>`     | partner |
 //! | `APIKEY#<key id>`      | `APIKEY`      | `PRINCIPAL#<id>`    | `APIKEY#<key id>`  | API key (hash only) |
-//! | `IDEMPOTENCY#<key>`    | `IDEMPOTENCY` |                     |                    | idempotency record |
 //! | `SKU#<sku>`            | `SKU`         |                     |                    | catalog entry |
 //! | `DEAL#<deal id>`       | `DEAL`        | `PARTNER_DEALS#<partner>` | `<deal id>`  | deal (gsi2: `DEAL_STATUS#<status>` / `<time>#<deal id>`) |
 //! | `DEAL#<deal id>`       | `HISTORY#<time>#<version>` |        |                    | one history line of the deal |
@@ -64,7 +63,21 @@
 //! - authorizer: get an API key by key id (strongly consistent, so a revocation is seen at once);
 //! - admin tool: list a principal's keys (gsi1 `PRINCIPAL#<id>`), revoke a key (conditional on active);
 //! - every function: get a partner by id; admin: list partners (gsi1 `PARTNERS`, in creation order);
-//! - consumers: put/get/complete an idempotency record (conditional writes; `expires_at` is the TTL);
+//! - consumers: no separate idempotency record; each makes a redelivery harmless with a marker or
+//!   a condition written in the same transaction as its effect:
+//!   - rebate-accrue: `ACCAPPLIED#<group>` / `MSG#<message id>` with the group's figures and
+//!     entries, and `SALESAPPLIED#<message id>` / `PART#<n>` with the partner revenue `ADD`s;
+//!   - inventory-alerts: `INVAPPLIED#<message id>` / `PART#<n>` with the sell-out `ADD`s;
+//!     snapshots conditional on the record's revision (an older one changes nothing); one
+//!     `PPCREDIT#` per change and distributor (conditional put);
+//!   - claim-validate: acts only on a `submitted` claim, its transition conditional on the version;
+//!   - deal-approve: reviews only a `submitted` deal, its transition conditional on the version;
+//!   - notify: one `DELIVERY#` per event and subscription (conditional put), each attempt claimed
+//!     conditional on `attempt_count`;
+//!   - webhook-route: the stored event marked applied or rejected conditional on not being so;
+//!     each workflow's write conditional as well (catalog entries on no later `as_of`);
+//!   - pos-ingest: a file record once per object version (conditional put), lines stored once
+//!     by key, checkpoints conditional on the file record's revision;
 //! - deal-submit: check SKUs against the catalog (BatchGetItem); create a deal with its history and
 //!   conflict-index entries (one transaction); list a partner's deals (gsi1) or deals by status (gsi2);
 //! - deal-approve: find claims on a customer (query `DEALCUST#<key>` per key, never a scan); apply a
