@@ -28,6 +28,7 @@ from pathlib import Path
 import template
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "iam.md"
 STACK = "t"
 
 # ----------------------------------------------------------------------------- requests
@@ -138,6 +139,9 @@ def allowed(statements: list[dict], requests: list[Request]) -> bool:
 # ----------------------------------------------------------------------------- the template
 
 
+BINARIES: dict[str, str] = {}  # logical id -> binary (as docs/iam.md names functions)
+
+
 def load_policies() -> tuple[dict[str, list[dict]], template.Resolver]:
     """Each function's policy statements, intrinsics resolved (stack `t`)."""
     tpl = template.load(TEMPLATE)
@@ -152,6 +156,7 @@ def load_policies() -> tuple[dict[str, list[dict]], template.Resolver]:
                 raise AssertionError(f"{logical_id}: only inline statements are evaluated, not {policy!r}")
             statements += resolver.resolve(policy["Statement"])
         functions[logical_id] = statements
+        BINARIES[logical_id] = resource["Metadata"]["BuildProperties"]["Binary"]
     return functions, resolver
 
 
@@ -560,6 +565,32 @@ class IamTest(unittest.TestCase):
                     with self.subTest(function=function, pattern=pattern):
                         self.assertTrue(any(_like(pattern, k) for k in keys),
                                         f"{function}: {pattern} is granted but no listed call uses it")
+
+    def test_docs_iam_md_lists_what_the_template_grants(self):
+        granted = {}
+        for function, statements in self.policies.items():
+            columns = {"reads": set(), "index": set(), "writes": set()}
+            for statement in statements:
+                actions = set(_as_list(statement["Action"]))
+                patterns = _as_list(statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+                                    .get("dynamodb:LeadingKeys", []))
+                if not patterns:
+                    continue
+                on_index = all(r.endswith("/index/*") for r in _as_list(statement["Resource"]))
+                column = "index" if on_index else "writes" if actions & WRITE_ACTIONS else "reads"
+                columns[column] |= {p.removesuffix("*") for p in patterns}
+            granted[BINARIES[function]] = columns
+        documented = {}
+        for line in DOC.read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.split("|")[1:-1]]
+            if len(cells) == 5 and cells[0] in granted:
+                documented[cells[0]] = {
+                    name: set(re.findall(r"`([A-Z][A-Z_]*#?)`", cell))
+                    for name, cell in zip(["reads", "index", "writes"], cells[1:4])}
+        for function, columns in granted.items():
+            with self.subTest(function=function):
+                self.assertEqual(documented.get(function), columns,
+                                 f"docs/iam.md and the template disagree on {function}")
 
 
 def prefix(pk: str) -> str:
