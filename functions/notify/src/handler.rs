@@ -51,14 +51,16 @@ mod tests {
 
     use serde_json::json;
     use tributary::domain::deal::DealStatus;
+    use tributary::domain::onboarding::Application;
     use tributary::domain::webhook::{
         DeliveryStatus, SIGNATURE_HEADER, Subscription, SubscriptionStatus, verify,
     };
-    use tributary::domain::{DealId, KeyId, PartnerId, Principal, Role};
+    use tributary::domain::{DealId, KeyId, PartnerId, PartnerStatus, Principal, Role};
     use tributary::messaging::messages::DealNotification;
-    use tributary::store::WebhookStore;
+    use tributary::store::{Partners, WebhookStore};
     use tributary::testing::{self, Receiver};
     use tributary::workflow::notify::{SubscriptionRequest, Subscriptions};
+    use tributary::workflow::onboarding::InvitationRequest;
 
     use super::*;
 
@@ -391,6 +393,121 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deactivated_partners_subscriptions_are_disabled_and_hear_nothing_more() {
+        let service = testing::notify_service(3).await;
+        let mut onboarding = testing::onboarding_service().await;
+        onboarding.store = service.store.clone();
+        let admin = principal(Role::VendorAdmin, "admin-1");
+        let token = onboarding
+            .invite(&admin, InvitationRequest::default(), Utc::now())
+            .await
+            .unwrap()
+            .token;
+        let application: Application = serde_json::from_value(json!({
+            "token": token, "company_name": "Wingtip Toys", "country": "FR", "tax_id": "FR-123",
+            "contact": {"name": "Ana Silva", "email": "ana@wingtip.example"}
+        }))
+        .unwrap();
+        let partner = onboarding
+            .apply(application, Utc::now())
+            .await
+            .unwrap()
+            .partner
+            .id;
+        let receiver = Receiver::start(vec![]).await;
+        let own_principal = principal(Role::Partner, partner.as_str());
+        let (own, _) = subscribe(&service, &own_principal, &receiver.url, &["*"]).await;
+        let (vendor, _) =
+            subscribe(&service, &admin, &receiver.url, &["partner.*", "deal.*"]).await;
+        let manager = principal(Role::ChannelManager, "cm-1");
+        onboarding
+            .deactivate(&manager, &partner, "contract ended", Utc::now())
+            .await
+            .unwrap();
+        // The announcement of the deactivation and a later event about the partner reach the
+        // vendor's subscription only.
+        let sqs = testing::sqs_client().await;
+        let mut notifications =
+            testing::drain(&sqs, &onboarding.settings.notifications_queue_url).await;
+        assert_eq!(notifications.len(), 1, "partner.deactivated");
+        notifications.push(deal_approved(&partner, &DealId::generate()));
+        let response = handle(&service, batch(notifications)).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        let store = &service.store;
+        assert!(
+            store
+                .recent_deliveries(&own.id, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.recent_deliveries(&vendor.id, 10).await.unwrap().len(),
+            2
+        );
+        // The partner's subscription is kept, listed as disabled; deactivating again is harmless.
+        onboarding
+            .deactivate(&manager, &partner, "again", Utc::now())
+            .await
+            .unwrap();
+        let listed =
+            serde_json::to_value(subscriptions(&service).list(&admin).await.unwrap()).unwrap();
+        let status = |id: &str| {
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == id)
+                .map(|s| s["status"].clone())
+        };
+        assert_eq!(status(own.id.as_str()), Some(json!("disabled")), "{listed}");
+        assert_eq!(
+            status(vendor.id.as_str()),
+            Some(json!("active")),
+            "{listed}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_inactive_owner_hears_nothing_even_when_its_subscriptions_were_not_disabled() {
+        let service = testing::notify_service(3).await;
+        let receiver = Receiver::start(vec![]).await;
+        let partner = testing::partner(&service.store, PartnerStatus::Active).await;
+        let who = principal(Role::Partner, partner.id.as_str());
+        let (own, _) = subscribe(&service, &who, &receiver.url, &["deal.*"]).await;
+        // A delivery queued while the partner was active...
+        handle(
+            &service,
+            batch(vec![deal_approved(&partner.id, &DealId::generate())]),
+        )
+        .await;
+        let due = next_attempts(&service).await;
+        // ...then the partner made inactive without its subscriptions disabled (by hand, or a
+        // deactivation that stopped half way): neither a new event nor the queued attempt is sent.
+        service
+            .store
+            .set_partner_status(
+                &partner.id,
+                PartnerStatus::Inactive,
+                partner.version,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        handle(
+            &service,
+            batch(vec![deal_approved(&partner.id, &DealId::generate())]),
+        )
+        .await;
+        let response = handle(&service, batch(due)).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        assert!(receiver.received().is_empty());
+        let deliveries = service.store.recent_deliveries(&own.id, 10).await.unwrap();
+        assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+        assert_eq!(deliveries[0].status, DeliveryStatus::Cancelled);
+    }
+
+    #[tokio::test]
     async fn the_sample_event_is_handled() {
         let service = testing::notify_service(3).await;
         let sample: SqsEvent =
@@ -415,6 +532,7 @@ mod tests {
             created_by: "admin-1".into(),
             created_at: Utc::now(),
             failing_since: None,
+            disabled_at: None,
         };
         service
             .store

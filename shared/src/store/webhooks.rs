@@ -10,10 +10,10 @@ use chrono::{DateTime, Duration, Utc};
 use super::attr::{self, Item, Reader};
 use super::keys::{EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 use super::{DynamoStore, StoreError, is_condition_failure, sdk_error};
-use crate::domain::SubscriptionId;
 use crate::domain::webhook::{
     Delivery, EventStatus, StoredEvent, Subscription, SubscriptionStatus, WebhookSource,
 };
+use crate::domain::{PartnerId, SubscriptionId};
 
 /// How long a received event (and so its id's deduplication) is kept.
 pub const EVENT_RETENTION_DAYS: i64 = 90;
@@ -96,13 +96,22 @@ pub trait WebhookStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks a subscription failing (since `now`) or active again; nothing when it is already
-    /// so, or gone.
+    /// so, disabled, or gone.
     fn set_subscription_status(
         &self,
         id: &SubscriptionId,
         status: SubscriptionStatus,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Disables every subscription `partner` made for its own events (it was deactivated),
+    /// each with a write conditional on the document read; returns how many it disabled (none
+    /// on a repeated call). The subscriptions and their deliveries are kept.
+    fn disable_partner_subscriptions(
+        &self,
+        partner: &PartnerId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     /// Stores a new delivery: `None` when stored, the earlier one with that id otherwise.
     fn create_delivery(
@@ -228,6 +237,42 @@ impl DynamoStore {
             Err(err) if is_condition_failure(&err) => Ok(false),
             Err(err) => Err(sdk_error(doing, err)),
         }
+    }
+
+    /// Applies `change` to a subscription (read, changed, written conditional on the document
+    /// read: a concurrent change is read again); `Ok(false)` when `change` changed nothing or
+    /// the subscription is gone.
+    async fn update_subscription(
+        &self,
+        id: &SubscriptionId,
+        mut change: impl FnMut(&mut Subscription) -> bool + Send,
+    ) -> Result<bool, StoreError> {
+        for _ in 0..5 {
+            let Some(item) = self
+                .get(subscription_key(id), "reading a subscription")
+                .await?
+            else {
+                return Ok(false);
+            };
+            let reader = Reader::new(&item);
+            let mut subscription: Subscription = reader.json("doc")?;
+            if !change(&mut subscription) {
+                return Ok(false);
+            }
+            let mut next = doc_item(subscription_key(id), &subscription, "subscription")?;
+            next.insert(GSI1_PK.into(), attr::s("SUBSCRIPTIONS"));
+            next.insert(GSI1_SK.into(), attr::s(id.as_str()));
+            let before = attr::s(reader.str("doc")?);
+            if self
+                .put_if_equal(next, "doc", before, "updating a subscription")
+                .await?
+            {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "subscription {id} kept changing; it was not updated"
+        )))
     }
 
     /// The newest `limit` items of an index partition.
@@ -522,35 +567,28 @@ impl WebhookStore for DynamoStore {
         status: SubscriptionStatus,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // Read, change, write conditional on the document read: a concurrent change retries.
-        for _ in 0..5 {
-            let Some(item) = self
-                .get(subscription_key(id), "reading a subscription")
-                .await?
-            else {
-                return Ok(());
-            };
-            let reader = Reader::new(&item);
-            let mut subscription: Subscription = reader.json("doc")?;
-            if subscription.status == status {
-                return Ok(());
-            }
-            subscription.status = status;
-            subscription.failing_since = (status == SubscriptionStatus::Failing).then_some(now);
-            let mut next = doc_item(subscription_key(id), &subscription, "subscription")?;
-            next.insert(GSI1_PK.into(), attr::s("SUBSCRIPTIONS"));
-            next.insert(GSI1_SK.into(), attr::s(id.as_str()));
-            let before = attr::s(reader.str("doc")?);
-            if self
-                .put_if_equal(next, "doc", before, "marking a subscription")
-                .await?
+        self.update_subscription(id, |s| s.mark(status, now))
+            .await
+            .map(|_| ())
+    }
+
+    async fn disable_partner_subscriptions(
+        &self,
+        partner: &PartnerId,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut disabled = 0;
+        for subscription in self.subscriptions().await? {
+            if subscription.owner_partner() == Some(partner)
+                && subscription.status != SubscriptionStatus::Disabled
+                && self
+                    .update_subscription(&subscription.id, |s| s.disable(now))
+                    .await?
             {
-                return Ok(());
+                disabled += 1;
             }
         }
-        Err(StoreError::Conflict(format!(
-            "subscription {id} kept changing; its status was not updated"
-        )))
+        Ok(disabled)
     }
 
     async fn create_delivery(&self, delivery: &Delivery) -> Result<Option<Delivery>, StoreError> {

@@ -7,7 +7,12 @@
 //! delayed message; the last one parks the delivery in the dead-letter queue and marks the
 //! subscription failing. The next attempt is always queued before the failed one is recorded,
 //! so a crash repeats an attempt (receivers deduplicate on the delivery id) and never loses one.
+//!
+//! A deactivated partner hears nothing more: deactivation disables the subscriptions it made
+//! ([`disable_partner_subscriptions`]), and whatever their status, fan-out skips them and an
+//! attempt cancels their deliveries once their owner is inactive.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -22,13 +27,13 @@ use crate::domain::webhook::{
     AddressPolicy, Delivery, DeliveryStatus, EventPattern, Subscription, SubscriptionStatus,
     SubscriptionView, generate_secret, retry_delay,
 };
-use crate::domain::{PartnerId, Principal, Role, SubscriptionId, ValidationErrors};
+use crate::domain::{PartnerId, PartnerStatus, Principal, Role, SubscriptionId, ValidationErrors};
 use crate::messaging::messages::{
     ClaimNotification, DealNotification, InventoryNotification, PriceProtectionNotification,
 };
 use crate::messaging::{Envelope, Message, SqsPublisher};
 use crate::outbound::{Outgoing, WebhookClient};
-use crate::store::{DynamoStore, StoreError, WebhookStore};
+use crate::store::{DynamoStore, Partners, StoreError, WebhookStore};
 
 pub type NotifyError = ServiceError;
 
@@ -166,6 +171,7 @@ impl Subscriptions {
             created_by: principal.id.clone(),
             created_at: now,
             failing_since: None,
+            disabled_at: None,
         };
         self.store.create_subscription(&subscription).await?;
         Ok(SubscriptionWithSecret {
@@ -248,11 +254,44 @@ impl Subscriptions {
 /// Vendor staff see every subscription; a partner those it made (not a vendor admin's about it).
 fn visible(principal: &Principal, subscription: &Subscription) -> bool {
     principal.role.is_vendor_staff()
-        || (subscription.created_by == principal.id
-            && subscription
-                .partner_id
-                .as_ref()
-                .is_some_and(|p| p.as_str() == principal.id))
+        || subscription
+            .owner_partner()
+            .is_some_and(|p| p.as_str() == principal.id)
+}
+
+/// Deactivation: every subscription `partner` made is disabled (kept, with its deliveries).
+/// Safe to repeat; returns how many this call disabled.
+pub async fn disable_partner_subscriptions(
+    store: &DynamoStore,
+    partner: &PartnerId,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let disabled = store.disable_partner_subscriptions(partner, now).await?;
+    if disabled > 0 {
+        tracing::info!(partner_id = %partner, disabled, "subscriptions of a deactivated partner disabled");
+    }
+    Ok(disabled)
+}
+
+/// Whether a subscription's owner is a deactivated partner (asked once per partner and call:
+/// a notification's fan-out reads each owner once).
+async fn owner_inactive(
+    store: &DynamoStore,
+    subscription: &Subscription,
+    known: &mut HashMap<PartnerId, bool>,
+) -> Result<bool, StoreError> {
+    let Some(owner) = subscription.owner_partner() else {
+        return Ok(false);
+    };
+    if let Some(inactive) = known.get(owner) {
+        return Ok(*inactive);
+    }
+    let inactive = store
+        .get_partner(owner)
+        .await?
+        .is_some_and(|p| p.status == PartnerStatus::Inactive);
+    known.insert(owner.clone(), inactive);
+    Ok(inactive)
 }
 
 /// A notification as subscribers see it.
@@ -403,10 +442,16 @@ impl NotifyService {
         };
         let subscriptions = self.store.subscriptions().await?;
         let mut due = Vec::new();
+        let mut owners = HashMap::new();
         for subscription in subscriptions
             .iter()
             .filter(|s| s.wants(&event.event_type, event.partner.as_ref()))
         {
+            // Its owner deactivated, even if the subscription was not disabled (made inactive
+            // by hand, or a deactivation that stopped half way): nothing for it.
+            if owner_inactive(&self.store, subscription, &mut owners).await? {
+                continue;
+            }
             let id = Delivery::id_for(&event.event_id, &subscription.id);
             let delivery = Delivery {
                 body: delivery_body(&id, &event),
@@ -480,11 +525,20 @@ impl NotifyService {
                 delivery.id
             )));
         }
-        let Some(subscription) = self.store.subscription(&due.subscription_id).await? else {
-            delivery.status = DeliveryStatus::Cancelled;
-            delivery.next_attempt_at = None;
-            self.save(&delivery, before).await?;
-            return Ok(AttemptOutcome::Skipped);
+        // Deleted, disabled, or its owner deactivated since the delivery was queued: cancelled.
+        let subscription = match self.store.subscription(&due.subscription_id).await? {
+            Some(s)
+                if s.status != SubscriptionStatus::Disabled
+                    && !owner_inactive(&self.store, &s, &mut HashMap::new()).await? =>
+            {
+                s
+            }
+            _ => {
+                delivery.status = DeliveryStatus::Cancelled;
+                delivery.next_attempt_at = None;
+                self.save(&delivery, before).await?;
+                return Ok(AttemptOutcome::Skipped);
+            }
         };
         let attempt = self
             .client

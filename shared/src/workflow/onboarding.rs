@@ -27,6 +27,7 @@ use crate::domain::{
 use crate::messaging::{Envelope, Message, SqsPublisher};
 use crate::store::{ApiKeys, ApplyError, DynamoStore, OnboardingStore, Partners, StoreError};
 use crate::workflow::documents::{Upload, presigned_put, stored_object};
+use crate::workflow::notify::disable_partner_subscriptions;
 
 #[derive(Debug, Clone)]
 pub struct OnboardingSettings {
@@ -666,7 +667,7 @@ impl OnboardingService {
     }
 
     /// `POST /partners/{id}/deactivate` (a manager): keys revoked, new deals and claims
-    /// refused, every record kept.
+    /// refused, its subscriptions disabled, every record kept.
     pub async fn deactivate(
         &self,
         principal: &Principal,
@@ -701,6 +702,9 @@ impl OnboardingService {
             )
             .await;
         }
+        // Its subscriptions disabled once it is inactive (from then on fan-out skips them
+        // whatever their status); again on a repeated call, for one that stopped before this.
+        disable_partner_subscriptions(&self.store, id, now).await?;
         self.view(principal, id).await
     }
 

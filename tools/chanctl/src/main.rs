@@ -71,7 +71,7 @@ enum PartnerCommand {
     },
     List,
     /// Set the status (`active` opens deal registration and claims to the partner; `inactive`
-    /// also revokes every key of the partner).
+    /// also revokes every key of the partner and disables the subscriptions it made).
     SetStatus {
         id: PartnerId,
         #[arg(value_parser = parse::<PartnerStatus>)]
@@ -255,6 +255,8 @@ async fn partner(
                 .await?;
             if status == PartnerStatus::Inactive {
                 revoke_all_keys(store, id.as_str()).await?;
+                tributary::workflow::notify::disable_partner_subscriptions(store, &id, Utc::now())
+                    .await?;
             }
             out.show(&updated, || describe(&updated));
         }

@@ -162,6 +162,9 @@ pub enum SubscriptionStatus {
     Active,
     /// A delivery used up its attempts; the next success makes it active again.
     Failing,
+    /// Its owner, a partner, was deactivated: nothing more is delivered, and no delivery
+    /// result makes it active again. Kept, with its deliveries, for the record.
+    Disabled,
 }
 
 /// A subscriber's URL for some events: a partner's own events, or (vendor admins) everyone's.
@@ -179,15 +182,52 @@ pub struct Subscription {
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 impl Subscription {
+    /// Whether it is to be told of `event_type` about `partner`: never once disabled.
     pub fn wants(&self, event_type: &str, partner: Option<&PartnerId>) -> bool {
         let own = match &self.partner_id {
             None => true,
             Some(mine) => partner == Some(mine),
         };
-        own && self.event_types.iter().any(|p| p.matches(event_type))
+        self.status != SubscriptionStatus::Disabled
+            && own
+            && self.event_types.iter().any(|p| p.matches(event_type))
+    }
+
+    /// The partner that made it for its own events, and manages it; `None` for the vendor's
+    /// (a vendor admin's about one partner included: the vendor keeps hearing of it).
+    pub fn owner_partner(&self) -> Option<&PartnerId> {
+        self.partner_id
+            .as_ref()
+            .filter(|p| p.as_str() == self.created_by)
+    }
+
+    /// Disables it at `now` (its owner was deactivated); `false` when it was already.
+    pub fn disable(&mut self, now: DateTime<Utc>) -> bool {
+        if self.status == SubscriptionStatus::Disabled {
+            return false;
+        }
+        self.status = SubscriptionStatus::Disabled;
+        self.disabled_at = Some(now);
+        true
+    }
+
+    /// Marks it active or failing after a delivery; `false` when that changes nothing. A
+    /// disabled subscription stays disabled (an attempt in flight may end after it was).
+    pub fn mark(&mut self, status: SubscriptionStatus, now: DateTime<Utc>) -> bool {
+        if self.status == status
+            || self.status == SubscriptionStatus::Disabled
+            || status == SubscriptionStatus::Disabled
+        {
+            return false;
+        }
+        self.status = status;
+        self.failing_since = (status == SubscriptionStatus::Failing).then_some(now);
+        true
     }
 
     /// What its owner sees after creation: never the secret.
@@ -201,6 +241,7 @@ impl Subscription {
             created_by: self.created_by.clone(),
             created_at: self.created_at,
             failing_since: self.failing_since,
+            disabled_at: self.disabled_at,
         }
     }
 }
@@ -217,6 +258,8 @@ pub struct SubscriptionView {
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,7 +270,8 @@ pub enum DeliveryStatus {
     Delivered,
     /// Every attempt failed; the delivery was parked in the dead-letter queue.
     Failed,
-    /// The subscription was deleted before it could be delivered.
+    /// The subscription was deleted or disabled (or its owner deactivated) before it could be
+    /// delivered.
     Cancelled,
 }
 
@@ -364,17 +408,50 @@ mod tests {
             created_by: "p".into(),
             created_at: at(0),
             failing_since: None,
+            disabled_at: None,
         };
         assert!(subscription.wants("deal.approved", Some(&partner)));
         assert!(!subscription.wants("deal.approved", Some(&other)));
         assert!(!subscription.wants("claim.paid", Some(&partner)));
         subscription.partner_id = None;
         assert!(subscription.wants("deal.approved", Some(&other)));
+        assert_eq!(subscription.owner_partner(), None);
         assert!(
             !serde_json::to_string(&subscription.view())
                 .unwrap()
                 .contains("whsec_x")
         );
+    }
+
+    #[test]
+    fn a_disabled_subscription_wants_nothing_and_stays_disabled() {
+        let partner: PartnerId = "ptn_01jabcdefghjkmnpqrstvwxyz0".parse().unwrap();
+        let mut subscription = Subscription {
+            id: SubscriptionId::generate(),
+            url: "https://hooks.example.com/".into(),
+            event_types: vec![EventPattern::parse("*").unwrap()],
+            partner_id: Some(partner.clone()),
+            secret: "whsec_x".into(),
+            status: SubscriptionStatus::Active,
+            created_by: partner.to_string(),
+            created_at: at(0),
+            failing_since: None,
+            disabled_at: None,
+        };
+        assert_eq!(subscription.owner_partner(), Some(&partner));
+        assert!(subscription.mark(SubscriptionStatus::Failing, at(1)));
+        assert!(subscription.disable(at(2)));
+        assert!(!subscription.disable(at(3)), "once");
+        assert_eq!(subscription.disabled_at, Some(at(2)));
+        assert!(!subscription.wants("deal.approved", Some(&partner)));
+        // A delivery that ends after the deactivation does not bring it back.
+        assert!(!subscription.mark(SubscriptionStatus::Active, at(4)));
+        assert_eq!(subscription.status, SubscriptionStatus::Disabled);
+        let view = serde_json::to_value(subscription.view()).unwrap();
+        assert_eq!(view["status"], "disabled");
+        // A vendor admin's subscription about the partner is not the partner's own.
+        subscription.created_by = "admin-1".into();
+        assert_eq!(subscription.owner_partner(), None);
     }
 
     #[test]
