@@ -1,4 +1,3 @@
-use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use tributary::workflow::claims::ClaimService;
 
@@ -8,9 +7,8 @@ mod handler;
 async fn main() -> Result<(), lambda_runtime::Error> {
     tributary::telemetry::init();
     let service = ClaimService::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let service = &service;
-        async move { Ok::<_, lambda_runtime::Error>(handler::handle(service, event.payload).await) }
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
+        handler::handle_event(&service, event.payload).await
     }))
     .await
 }

@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::attr::{self, Item, Reader};
@@ -126,6 +127,14 @@ pub trait Claims {
         &self,
         partner: Option<&PartnerId>,
         status: Option<ClaimStatus>,
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
+
+    /// Every claim in `status` last changed before `until`, oldest first (gsi2 range query:
+    /// the sweep's claims left `submitted`).
+    fn claims_in_status_before(
+        &self,
+        status: ClaimStatus,
+        until: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
 
     fn transition_claim(
@@ -476,6 +485,36 @@ impl Claims for DynamoStore {
             .into_iter()
             .filter(|c| status.is_none_or(|s| c.status == s))
             .collect())
+    }
+
+    async fn claims_in_status_before(
+        &self,
+        status: ClaimStatus,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("#pk = :pk AND #sk < :until")
+            .expression_attribute_names("#pk", GSI2_PK)
+            .expression_attribute_names("#sk", GSI2_SK)
+            .expression_attribute_values(":pk", attr::s(format!("CLAIM_STATUS#{status}")))
+            // Sort keys are "<time>#<id>": everything at or before `until` sorts below "<until>$".
+            .expression_attribute_values(":until", attr::s(format!("{}$", attr::time_text(until))))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error("finding claims by status and age", e))?;
+        let claims: Vec<Claim> = items
+            .iter()
+            .map(|item| Reader::new(item).json("doc"))
+            .collect::<Result<_, _>>()?;
+        // The index is eventually consistent: a claim that moved on meanwhile is left out.
+        Ok(claims.into_iter().filter(|c| c.status == status).collect())
     }
 
     async fn transition_claim(

@@ -52,7 +52,7 @@
 //! | `SALESAPPLIED#<message id>` | `PART#<n>` |                  |                    | a sales message's partner revenue added (TTL 15 days) |
 //! | `WHSOURCE#<source id>` | `SOURCE`      | `WEBHOOK_SOURCES`   | `<source id>`      | a webhook source with its secrets (JSON, version) |
 //! | `WHEVENT#<source>#<event id>` | `EVENT` | `WHEVENTS#<source>` | `<received>#<event id>` | a received event: raw body, status, outcome (TTL 90 days; gsi2 `WHEVENTS_UNQUEUED` / `<received>#<source>#<id>` until queued) |
-//! | `SUBSCRIPTION#<id>`    | `SUBSCRIPTION` | `SUBSCRIPTIONS`    | `<id>`             | a webhook subscription with its secret (JSON) |
+//! | `SUBSCRIPTION#<id>`    | `SUBSCRIPTION` | `SUBSCRIPTIONS`    | `<id>`             | a webhook subscription with its secret and status: `active`, `failing`, `disabled` (JSON) |
 //! | `SUBSCRIPTION#<id>`    | `DELIVERY#<delivery id>` | `DELIVERIES#<id>` | `<created>#<delivery id>` | one delivery: body, status, attempts, `attempt_count`, `claimed_until` (TTL 30 days) |
 //!
 //! A deal's gsi2 sort time is its review due time while it waits for a manager, its protection end
@@ -106,7 +106,9 @@
 //!   claim, the authorisation's units conditional on enough left, each line conditional on not
 //!   claimed before);
 //! - claim-validate: read the claim, fund and request; the reserving transition also holds the
-//!   duplicate key (conditional on no other claim holding it);
+//!   duplicate key (conditional on no other claim holding it); the sweep: claims left
+//!   `submitted` (gsi2 range query on `CLAIM_STATUS#submitted`, whose sort key starts with the
+//!   submission time);
 //! - rebate-accrue, for co-op programs: the partner's co-op fund credited (`ADD`) in the group's
 //!   transaction;
 //! - rebate-api: create a program (conditional put); add a version (transaction: the latest
@@ -128,7 +130,9 @@
 //!   conditional on unused and unexpired; the partner, its onboarding record and its onboarding
 //!   key, each conditional on absence); a step (the record conditional on its version, with the
 //!   partner conditional on its version when its status or tier changes, and a tier-history line,
-//!   in one transaction); the keys of a partner (gsi1 `PRINCIPAL#`) revoked;
+//!   in one transaction); the keys of a partner (gsi1 `PRINCIPAL#`) revoked; on deactivation,
+//!   the subscriptions the partner made disabled (gsi1 `SUBSCRIPTIONS`, each conditional on the
+//!   document read);
 //! - onboarding-sweep: partners (gsi1 `PARTNERS`), each one's onboarding record, a partner's
 //!   sales of the trailing 12 months (range query);
 //! - rebate-accrue, for tiers: a message's partner revenue per month (`ADD`s with a marker per
@@ -140,7 +144,9 @@
 //!   catalog entries written conditional on no later `as_of`; the sweep: events stored but not
 //!   queued (gsi2 range query);
 //! - subscriptions, notify: subscriptions (conditional put, get, delete conditional on existence,
-//!   list gsi1); a delivery created once per event and subscription (conditional put); an attempt
+//!   list gsi1, status changes conditional on the document read); the owner partner of each
+//!   matching subscription (get, once per owner and notification); a delivery created once per
+//!   event and subscription (conditional put); an attempt
 //!   claimed (conditional on `attempt_count` and no live claim) and recorded (conditional on
 //!   `attempt_count`); a subscription's latest deliveries (gsi1, newest first).
 

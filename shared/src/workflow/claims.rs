@@ -2,6 +2,11 @@
 //! validation (claim-validate), manager decisions, payment and the audit trail. The rules are
 //! in [`crate::domain::claim`]; every state change is one transaction with its audit line and
 //! its effect on the fund (see [`crate::store::Claims`]).
+//!
+//! A submitted claim is queued for validation after its transition is stored; if that publish
+//! fails, the claim stays `submitted` until claim-validate's schedule ([`ClaimService::sweep`])
+//! queues it again. Validation acts only on a claim still `submitted`, so a claim queued twice
+//! is validated once.
 
 use std::time::Duration;
 
@@ -62,6 +67,16 @@ impl ClaimSettings {
 }
 
 pub type ClaimError = super::ServiceError;
+
+/// A claim still `submitted` this long after its submission is queued again by the sweep (its
+/// message was lost between the store and the queue, or validation kept failing).
+pub const REQUEUE_AFTER_MINUTES: i64 = 10;
+
+/// What the sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClaimSweep {
+    pub requeued: usize,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CreatedClaim {
@@ -394,17 +409,58 @@ impl ClaimService {
                 )));
             }
         }
-        let message = Envelope::new(
-            format!("claim-submitted:{id}"),
-            ClaimSubmitted {
-                claim_id: id.clone(),
-            },
-            Utc::now(),
-        );
-        self.publisher
-            .publish(&self.settings.submitted_queue_url, &[message])
+        // Stored: if this publish fails, the sweep queues the claim later.
+        self.queue_for_validation(std::slice::from_ref(id), Utc::now())
             .await?;
         Ok(claim)
+    }
+
+    /// claim-validate's schedule: claims left `submitted` longer than
+    /// [`REQUEUE_AFTER_MINUTES`] are queued for validation again (gsi2, never a scan). A claim
+    /// whose message is still on its way is queued twice, which is harmless.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<ClaimSweep, ClaimError> {
+        let until = now - chrono::Duration::minutes(REQUEUE_AFTER_MINUTES);
+        let stranded: Vec<ClaimId> = self
+            .store
+            .claims_in_status_before(ClaimStatus::Submitted, until)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        if !stranded.is_empty() {
+            tracing::warn!(
+                claims = stranded.len(),
+                "claims left submitted; queued again"
+            );
+        }
+        self.queue_for_validation(&stranded, now).await?;
+        Ok(ClaimSweep {
+            requeued: stranded.len(),
+        })
+    }
+
+    /// One `claim.submitted` message per claim; the id names the claim, so any copy is the same.
+    async fn queue_for_validation(
+        &self,
+        ids: &[ClaimId],
+        now: DateTime<Utc>,
+    ) -> Result<(), ClaimError> {
+        let messages: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                Envelope::new(
+                    format!("claim-submitted:{id}"),
+                    ClaimSubmitted {
+                        claim_id: id.clone(),
+                    },
+                    now,
+                )
+            })
+            .collect();
+        self.publisher
+            .publish(&self.settings.submitted_queue_url, &messages)
+            .await?;
+        Ok(())
     }
 
     /// Moves `claim` to `to` (version + 1) and returns the audit line for it.
