@@ -53,3 +53,13 @@ mod tests {
         assert_eq!(super::lambda_level("DEBUG"), "debug");
     }
 }
+
+/// The text of a caught panic's payload (a `&str` or `String` for `panic!` with a message), for
+/// logging where a panic is turned into an error.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}

@@ -359,6 +359,7 @@ pub async fn pos_service(chunk_lines: usize) -> PosFixture {
         time_reserve: std::time::Duration::from_secs(60),
         lease_seconds: 960,
         lines_per_message: 300,
+        max_receives: 3,
     };
     PosFixture {
         service: PosIngest {

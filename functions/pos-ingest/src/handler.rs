@@ -1,6 +1,8 @@
 //! The ingest queue's consumer: S3 notifications for dropped files, and continuation messages
 //! for files handed on from an earlier invocation. Each record succeeds or fails on its own
-//! (partial batch response); a failed one is redelivered and resumes from its checkpoint.
+//! (partial batch response); a failed one is redelivered and resumes from its checkpoint, and
+//! on its last delivery (`ApproximateReceiveCount` at the queue's `maxReceiveCount`) a file
+//! that still fails is marked failed rather than left `processing` behind a DLQ'd message.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,9 +37,15 @@ pub fn deadline(epoch_millis: u64) -> Instant {
 
 pub async fn handle(service: &PosIngest, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
     process_records(event, CONCURRENCY, |record| async move {
+        let receives: u64 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let last_attempt = receives >= service.settings.max_receives;
         let body = record.body.unwrap_or_default();
         let progress = service
-            .handle(&body, deadline)
+            .handle_delivery(&body, deadline, last_attempt)
             .await
             .map_err(RecordError::from_display)?;
         tracing::info!(?progress, "ingest message handled");
@@ -46,5 +54,7 @@ pub async fn handle(service: &PosIngest, event: SqsEvent, deadline: Instant) -> 
     .await
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

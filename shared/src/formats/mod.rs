@@ -1,7 +1,8 @@
 //! File bytes → records: the formats distributors send, detected rather than declared.
 //!
 //! - gzip (any of the formats below, compressed), detected by its magic bytes;
-//! - Excel workbooks (`.xlsx`, the first sheet), read whole and so limited to [`MAX_XLSX_BYTES`];
+//! - Excel workbooks (`.xlsx`, the first sheet), held in memory and so limited to
+//!   [`MAX_XLSX_BYTES`], read cell by cell (never as a rows x columns grid);
 //! - delimited text, streamed: UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252 (the
 //!   fallback when the start of the file is not UTF-8), comma, semicolon, tab or pipe detected
 //!   from the header line, quoted fields, CRLF or LF.
@@ -81,7 +82,7 @@ pub struct Records {
 
 enum Source {
     Text(text::TextRecords),
-    Sheet(std::vec::IntoIter<Record>),
+    Sheet(xlsx::SheetRecords),
 }
 
 impl Records {
@@ -110,7 +111,7 @@ impl Records {
         if prefix.starts_with(b"PK\x03\x04") {
             let rows = xlsx::read_first_sheet(reader)?;
             return Ok(Records {
-                source: Source::Sheet(rows.into_iter()),
+                source: Source::Sheet(rows),
                 detected: Detected {
                     gzip,
                     format: "xlsx",
@@ -145,7 +146,7 @@ impl Records {
     pub fn next_record(&mut self) -> Option<Result<Record, FormatError>> {
         match &mut self.source {
             Source::Text(text) => text.next_record(),
-            Source::Sheet(rows) => rows.next().map(Ok),
+            Source::Sheet(rows) => rows.next_record(),
         }
     }
 }

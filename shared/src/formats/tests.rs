@@ -130,6 +130,11 @@ fn a_record_not_valid_in_utf8_is_flagged_not_dropped() {
 
 /// A minimal workbook: one sheet, inline strings, numbers and a date cell.
 pub(crate) fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
+    xlsx_with(rows, "")
+}
+
+/// [`xlsx`] with raw `<row>` XML after the rows (cells anywhere on the sheet).
+pub(crate) fn xlsx_with(rows: &[&[&str]], extra_rows: &str) -> Vec<u8> {
     let mut sheet = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#,
     );
@@ -149,6 +154,7 @@ pub(crate) fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
         }
         sheet.push_str("</row>");
     }
+    sheet.push_str(extra_rows);
     sheet.push_str("</sheetData></worksheet>");
     let files = [
         ("[Content_Types].xml", r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>"#.to_string()),
@@ -236,5 +242,68 @@ proptest::proptest! {
                 if record.is_err() { break; }
             }
         }
+    }
+}
+
+/// A sheet whose cells span A1 to XFD1048576 (a stray value in the last cell): read cell by
+/// cell, not as a rows x columns grid (17 billion cells).
+#[test]
+fn a_workbook_spanning_the_whole_sheet_is_read_without_allocating_the_grid() {
+    let book = xlsx_with(
+        &[&["SKU", "Qty"], &["NW-1", "2"]],
+        r#"<row r="1048576"><c r="XFD1048576" s="1"/></row>"#,
+    );
+    let (detected, found) = records(book);
+    assert_eq!(detected.format, "xlsx");
+    assert_eq!(found.len(), 2, "the empty styled cell is no record");
+    assert_eq!(fields(&found[1]), ["NW-1", "2"]);
+
+    let stray = xlsx_with(
+        &[&["SKU", "Qty"], &["NW-1", "2"]],
+        r#"<row r="1048576"><c r="XFD1048576"><v>7</v></c></row>"#,
+    );
+    let mut opened = Records::open(std::io::Cursor::new(stray), None, None).unwrap();
+    let mut read = Vec::new();
+    while let Some(next) = opened.next_record() {
+        read.push(next);
+    }
+    match read.last() {
+        Some(Err(FormatError::Corrupt(reason))) => {
+            assert!(reason.contains("column XFD"), "{reason}")
+        }
+        other => panic!("expected the stray cell to be refused, got {other:?}"),
+    }
+}
+
+/// A quote left open makes one field of everything after it: gzip turns a few kilobytes into
+/// gigabytes of it. The record is cut off at its bound instead of growing without limit.
+#[test]
+fn a_quote_left_open_fails_the_file_at_the_record_bound() {
+    struct Endless(u64);
+    impl std::io::Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 > 64 * super::text::MAX_RECORD_BYTES {
+                return Ok(0);
+            }
+            buf.fill(b'x');
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+    }
+    use std::io::Read as _;
+    let start = std::io::Cursor::new(b"SKU,Qty\nNW-1,2\nNW-2,\"".to_vec());
+    let mut opened = Records::open(start.chain(Endless(0)), None, None).unwrap();
+    let mut read = Vec::new();
+    while let Some(next) = opened.next_record() {
+        let failed = next.is_err();
+        read.push(next);
+        if failed {
+            break;
+        }
+    }
+    assert_eq!(read.len(), 3, "header, one line, then the failure");
+    match &read[2] {
+        Err(FormatError::Corrupt(reason)) => assert!(reason.contains("longer than"), "{reason}"),
+        other => panic!("expected the open quote to fail the file, got {other:?}"),
     }
 }

@@ -1,6 +1,8 @@
 //! Delimited text: encoding and delimiter detection, then the csv crate's streaming reader.
 
 use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use encoding_rs::{Decoder, Encoding, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
@@ -10,8 +12,18 @@ use crate::domain::pos::TextEncoding;
 /// How much of the file encoding and delimiter detection look at.
 const SNIFF_BYTES: usize = 64 * 1024;
 
+/// The longest record read. The csv reader grows a record's buffer for as long as the record
+/// lasts, so a quote left open (a few bytes of gzip can expand to gigabytes) would take all
+/// memory; past this bound the file fails with a reason instead.
+pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
+/// The csv reader's buffer: it reads this far ahead of the record it is parsing.
+const CSV_BUFFER_BYTES: usize = 64 * 1024;
+
 pub(super) struct TextRecords {
     reader: csv::Reader<Box<dyn Read + Send>>,
+    /// Where the record being read starts, in bytes handed to the csv reader.
+    record_start: Arc<AtomicU64>,
     last_bytes: usize,
     last_fields: usize,
 }
@@ -55,15 +67,21 @@ impl TextRecords {
             return Err(FormatError::Empty);
         }
         let delimiter = delimiter.unwrap_or_else(|| detect_delimiter(&start));
-        let decoded: Box<dyn Read + Send> = Box::new(LfEndings::new(decoded));
+        let record_start = Arc::new(AtomicU64::new(0));
+        let decoded: Box<dyn Read + Send> = Box::new(RecordBound {
+            inner: LfEndings::new(decoded),
+            handed: 0,
+            record_start: record_start.clone(),
+        });
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
-            .buffer_capacity(64 * 1024)
+            .buffer_capacity(CSV_BUFFER_BYTES)
             .from_reader(decoded);
         let records = TextRecords {
             reader,
+            record_start,
             last_bytes: 64,
             last_fields: 8,
         };
@@ -79,6 +97,8 @@ impl TextRecords {
                 Err(e) => return Some(Err(FormatError::Corrupt(e.to_string()))),
                 Ok(true) => {}
             }
+            self.record_start
+                .store(self.reader.position().byte(), Ordering::Relaxed);
             self.last_bytes = raw.as_slice().len();
             self.last_fields = raw.len();
             // Every line ends in LF (see `LfEndings`), so after a record the reader's line
@@ -233,6 +253,29 @@ impl Read for DecodingReader {
         let n = buf.len().min(self.output_end - self.output_start);
         buf[..n].copy_from_slice(&self.output[self.output_start..self.output_start + n]);
         self.output_start += n;
+        Ok(n)
+    }
+}
+
+/// Fails the read once the record being parsed exceeds [`MAX_RECORD_BYTES`] (plus the csv
+/// reader's look-ahead): memory stays bounded whatever a record's length.
+struct RecordBound<R> {
+    inner: R,
+    /// Bytes handed to the csv reader so far.
+    handed: u64,
+    record_start: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for RecordBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let start = self.record_start.load(Ordering::Relaxed);
+        if self.handed.saturating_sub(start) > MAX_RECORD_BYTES + CSV_BUFFER_BYTES as u64 {
+            return Err(io::Error::other(format!(
+                "a record longer than {MAX_RECORD_BYTES} bytes (is a quote left open?)"
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        self.handed += n as u64;
         Ok(n)
     }
 }

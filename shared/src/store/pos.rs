@@ -29,6 +29,36 @@ pub struct StoredLine {
     pub held: Option<HeldUnder>,
 }
 
+/// The longest reseller name (normalised, in bytes) a held line is indexed under; longer names
+/// are cut at a character boundary, the same way when stored and when looked up.
+const MAX_HELD_NAME_BYTES: usize = 400;
+
+/// `name` as the held-line index keys it (see [`MAX_HELD_NAME_BYTES`]).
+fn held_index_name(name: &str) -> &str {
+    let mut end = name.len().min(MAX_HELD_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+impl StoredLine {
+    /// The held-line index's key (`gsi1pk`, `gsi1sk`) for a held line.
+    pub fn held_index_key(&self) -> Option<(String, String)> {
+        self.held.as_ref().map(|held| {
+            (
+                held_pk(&held.distributor),
+                format!(
+                    "{}#{}#{}",
+                    held_index_name(&held.name),
+                    self.key.partition,
+                    self.key.item
+                ),
+            )
+        })
+    }
+}
+
 /// Who first reported a line: a later report from another file or row is a duplicate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirstReport {
@@ -92,8 +122,14 @@ pub trait PosStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The rejects of every chunk, in row order.
-    fn rejects(&self, id: &FileId) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// The rejects of the chunks, in row order, up to about `max_bytes` (the item that crosses
+    /// the bound is the last one read), and whether chunks were left unread. The bound keeps
+    /// memory flat for a file with millions of rejects.
+    fn rejects(
+        &self,
+        id: &FileId,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<(Vec<String>, bool), StoreError>> + Send;
 
     /// Takes the distributor's lease for `seconds` unless another holder has it.
     fn claim_lease(
@@ -390,14 +426,44 @@ impl PosStore for DynamoStore {
         }
     }
 
-    async fn rejects(&self, id: &FileId) -> Result<Vec<String>, StoreError> {
-        let items = self
-            .partition(&file_pk(id), Some("REJECTS#"), "reading a file's rejects")
-            .await?;
-        items
-            .iter()
-            .map(|item| Ok(Reader::new(item).str("csv")?.to_string()))
-            .collect()
+    async fn rejects(
+        &self,
+        id: &FileId,
+        max_bytes: usize,
+    ) -> Result<(Vec<String>, bool), StoreError> {
+        // A few chunks per page (each up to 300 KB), so that little is read past the bound.
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", attr::s(file_pk(id)))
+            .expression_attribute_values(":prefix", attr::s("REJECTS#"))
+            .consistent_read(true)
+            .limit(4)
+            .into_paginator()
+            .send();
+        let mut chunks = Vec::new();
+        let mut bytes = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("reading a file's rejects", e))?;
+            let more = page.last_evaluated_key().is_some();
+            for item in page.items() {
+                if bytes >= max_bytes {
+                    return Ok((chunks, true));
+                }
+                let csv = Reader::new(item).str("csv")?.to_string();
+                bytes += csv.len();
+                chunks.push(csv);
+            }
+            if !more {
+                break;
+            }
+            if bytes >= max_bytes {
+                return Ok((chunks, true));
+            }
+        }
+        Ok((chunks, false))
     }
 
     async fn claim_lease(
@@ -496,15 +562,9 @@ impl PosStore for DynamoStore {
                     "held".into(),
                     aws_sdk_dynamodb::types::AttributeValue::Bool(line.held.is_some()),
                 );
-                if let Some(held) = &line.held {
-                    item.insert(GSI1_PK.into(), attr::s(held_pk(&held.distributor)));
-                    item.insert(
-                        GSI1_SK.into(),
-                        attr::s(format!(
-                            "{}#{}#{}",
-                            held.name, line.key.partition, line.key.item
-                        )),
-                    );
+                if let Some((index_pk, index_sk)) = line.held_index_key() {
+                    item.insert(GSI1_PK.into(), attr::s(index_pk));
+                    item.insert(GSI1_SK.into(), attr::s(index_sk));
                 }
                 item.insert("line".into(), attr::s(line.line));
                 item
@@ -535,7 +595,10 @@ impl PosStore for DynamoStore {
         if let Some(name) = name {
             query = query
                 .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :name)")
-                .expression_attribute_values(":name", attr::s(format!("{name}#")));
+                .expression_attribute_values(
+                    ":name",
+                    attr::s(format!("{}#", held_index_name(name))),
+                );
         }
         let items: Vec<Item> = query
             .into_paginator()

@@ -129,7 +129,11 @@ async fn a_pos_file_becomes_stored_lines_events_a_report_and_a_file_record() {
     );
     assert!(file.write_requests >= 1 && file.write_units >= 2);
 
-    let report = object_text(&f, &format!("{}/rejects/week 47.csv", f.distributor)).await;
+    assert_eq!(
+        file.reject_report.as_deref(),
+        Some(format!("{}/rejects/pos/week 47.csv.{}.csv", f.distributor, file.id).as_str())
+    );
+    let report = object_text(&f, file.reject_report.as_deref().unwrap()).await;
     assert_eq!(
         report,
         "row,field,value,reason\n4,sku,NOPE,not in the vendor's catalog\n5,quantity,0,zero units: nothing was sold\n"
@@ -250,7 +254,7 @@ async fn a_crash_after_storing_lines_and_before_the_checkpoint_neither_loses_nor
         "no line lost or counted twice"
     );
     assert_eq!(resumed.counts.duplicates, 0);
-    let report = object_text(&f, &format!("{}/rejects/big.csv", f.distributor)).await;
+    let report = object_text(&f, resumed.reject_report.as_deref().unwrap()).await;
     assert_eq!(report.lines().count() as u64, 1 + clean.counts.rejected);
     // Events of the resumed chunks are sent again with the same lines (consumers dedupe by key).
     let again = sales_lines(&f).await;

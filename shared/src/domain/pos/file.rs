@@ -127,7 +127,7 @@ pub struct PosFile {
     pub counts: FileCounts,
     /// The row of the last record whose lines are stored and counted: the resume point.
     pub rows_done: u64,
-    /// Where the reject report is (`<distributor>/rejects/<name>.csv`), once written.
+    /// Where the reject report is ([`PosFile::reject_report_key`]), once written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_report: Option<String>,
     /// Format, encoding and delimiter as detected.
@@ -149,18 +149,24 @@ pub struct PosFile {
     pub revision: u64,
 }
 
-/// `jan.csv.gz` → `jan`: the reject report's name is the file's name without its extensions.
-pub fn report_stem(name: &str) -> &str {
-    let mut stem = name;
-    for ext in [".gz", ".csv", ".txt", ".tsv", ".xlsx"] {
-        if let Some(rest) = stem.strip_suffix(ext).or_else(|| {
-            (stem.len() >= ext.len() && stem[stem.len() - ext.len()..].eq_ignore_ascii_case(ext))
-                .then(|| &stem[..stem.len() - ext.len()])
-        }) {
-            stem = rest;
+/// S3's limit on an object key, in bytes.
+pub const MAX_OBJECT_KEY_BYTES: usize = 1024;
+
+impl PosFile {
+    /// Where the file's reject report goes: `<distributor>/rejects/<kind>/<name>.<file id>.csv`.
+    /// The kind, the whole name (extension included) and the file id keep the reports of
+    /// `pos/a.csv`, `inventory/a.csv`, `pos/a.xlsx` and a second version of `pos/a.csv` apart;
+    /// a name too long for S3's key limit is cut at a character boundary.
+    pub fn reject_report_key(&self) -> String {
+        let prefix = format!("{}/rejects/{}/", self.distributor, self.kind);
+        let suffix = format!(".{}.csv", self.id);
+        let room = MAX_OBJECT_KEY_BYTES.saturating_sub(prefix.len() + suffix.len());
+        let mut end = self.name.len().min(room);
+        while !self.name.is_char_boundary(end) {
+            end -= 1;
         }
+        format!("{prefix}{}{suffix}", &self.name[..end])
     }
-    if stem.is_empty() { name } else { stem }
 }
 
 #[cfg(test)]
@@ -176,11 +182,66 @@ mod tests {
         assert!(FileId::try_from("file_XYZ".to_string()).is_err());
     }
 
+    fn file(kind: FileKind, name: &str, version: &str) -> PosFile {
+        let distributor: PartnerId = "ptn_01m848fy9d66yty6h02sxvjzan".parse().unwrap();
+        let key = format!("{distributor}/{kind}/{name}");
+        let now = chrono::Utc::now();
+        PosFile {
+            id: FileId::of_object("drop", &key, version),
+            distributor,
+            kind,
+            name: name.into(),
+            bucket: "drop".into(),
+            key,
+            version_id: Some(version.into()),
+            etag: None,
+            size: 1,
+            status: FileStatus::Processing,
+            reason: None,
+            counts: FileCounts::default(),
+            rows_done: 0,
+            reject_report: None,
+            detected: None,
+            write_requests: 0,
+            write_units: 0,
+            invocations: 0,
+            received_at: now,
+            updated_at: now,
+            completed_at: None,
+            revision: 1,
+        }
+    }
+
     #[test]
-    fn report_names_drop_the_file_extensions() {
-        assert_eq!(report_stem("jan.csv.gz"), "jan");
-        assert_eq!(report_stem("2026/Jan Sales.XLSX"), "2026/Jan Sales");
-        assert_eq!(report_stem("weekly"), "weekly");
-        assert_eq!(report_stem(".csv"), ".csv");
+    fn reject_reports_of_files_of_one_name_do_not_collide() {
+        let keys: std::collections::HashSet<String> = [
+            file(FileKind::Pos, "a.csv", "v1"),
+            file(FileKind::Inventory, "a.csv", "v1"),
+            file(FileKind::Pos, "a.xlsx", "v1"),
+            file(FileKind::Pos, "a.csv", "v2"),
+        ]
+        .iter()
+        .map(PosFile::reject_report_key)
+        .collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        let umlaut = file(FileKind::Pos, "1-Umsätze.csv", "v1");
+        assert_eq!(
+            umlaut.reject_report_key(),
+            format!(
+                "ptn_01m848fy9d66yty6h02sxvjzan/rejects/pos/1-Umsätze.csv.{}.csv",
+                umlaut.id
+            )
+        );
+    }
+
+    proptest::proptest! {
+        /// Any name (S3 allows 1,024 bytes of any Unicode) gives a report key within S3's limit,
+        /// cut at a character boundary, without panicking.
+        #[test]
+        fn report_keys_stay_within_the_s3_limit(name in "\\PC{1,400}") {
+            let key = file(FileKind::Pos, &name, "v1").reject_report_key();
+            proptest::prop_assert!(key.len() <= MAX_OBJECT_KEY_BYTES);
+            proptest::prop_assert!(key.ends_with(".csv"));
+        }
     }
 }

@@ -10,7 +10,7 @@ mod profile;
 mod validate;
 mod values;
 
-pub use file::{FileCounts, FileId, FileStatus, PosFile, report_stem};
+pub use file::{FileCounts, FileId, FileStatus, PosFile};
 pub use line::{FileKind, HeldUnder, InventoryLine, LineKey, PosLine, Rejection, TransactionType};
 pub use profile::{ColumnRef, Field, Layout, LayoutError, MappingProfile, Profile, TextEncoding};
 pub use validate::{

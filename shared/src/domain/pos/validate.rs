@@ -12,8 +12,17 @@ use crate::domain::{Currency, Money, PartnerId};
 
 /// Units on one line beyond which a quantity is a typing slip, not a sale.
 pub const MAX_UNITS: i64 = 1_000_000;
-/// Longest accepted text value (SKU, invoice number, names).
-const MAX_TEXT: usize = 200;
+/// Longest accepted name (reseller, end customer), in characters and in UTF-8 bytes.
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_NAME_BYTES: usize = 400;
+/// Longest accepted identifier (SKU, invoice and line number, location, reseller id), in
+/// characters and in UTF-8 bytes. Identifiers go into the store's keys: with these bounds the
+/// longest key built from a line (the held-line index's sort key: name, invoice and line) stays
+/// well inside DynamoDB's 1,024 bytes.
+pub const MAX_ID_CHARS: usize = 100;
+pub const MAX_ID_BYTES: usize = 128;
+/// Any other mapped column (country, currency, codes, numbers, dates): generous, still bounded.
+const MAX_OTHER_BYTES: usize = 256;
 
 /// Days after today a line may be dated: time zones put a distributor's today ahead of ours.
 pub const MAX_AHEAD_DAYS: i64 = 1;
@@ -170,6 +179,12 @@ impl<'a> Validator<'a> {
             row,
             list: Vec::new(),
         };
+        // Every mapped value is bounded first, in one place: what comes after (keys, messages,
+        // reports) relies on it.
+        self.bound_lengths(fields, &mut faults);
+        if !faults.list.is_empty() {
+            return Verdict::Rejected(faults.list);
+        }
         let verdict = match self.layout.kind {
             FileKind::Pos => self.sale(fields, &mut faults).map(Verdict::Sale),
             FileKind::Inventory => self.stock(fields, &mut faults).map(Verdict::Stock),
@@ -177,6 +192,33 @@ impl<'a> Validator<'a> {
         match verdict {
             Some(v) if faults.list.is_empty() => v,
             _ => Verdict::Rejected(faults.list),
+        }
+    }
+
+    /// A fault for every mapped value longer than its field allows (see [`MAX_NAME_CHARS`],
+    /// [`MAX_ID_CHARS`]); unmapped columns are never read, so they need no bound.
+    fn bound_lengths(&self, fields: &csv::StringRecord, faults: &mut Faults) {
+        for (field, column) in self.layout.columns() {
+            let Some(value) = fields.get(*column).map(str::trim) else {
+                continue;
+            };
+            let (chars, bytes) = match field {
+                Field::ResellerName | Field::EndCustomerName => (MAX_NAME_CHARS, MAX_NAME_BYTES),
+                Field::ResellerId
+                | Field::Sku
+                | Field::InvoiceNumber
+                | Field::LineNumber
+                | Field::Location => (MAX_ID_CHARS, MAX_ID_BYTES),
+                _ => (MAX_OTHER_BYTES, MAX_OTHER_BYTES),
+            };
+            if value.len() > bytes {
+                let reason = if value.chars().count() > chars {
+                    format!("longer than {chars} characters")
+                } else {
+                    format!("longer than {bytes} bytes of UTF-8")
+                };
+                faults.add(*field, value, reason);
+            }
         }
     }
 
@@ -197,10 +239,6 @@ impl<'a> Validator<'a> {
         let value = self.text(fields, field);
         match value {
             None => faults.add(field, "", "required"),
-            Some(v) if v.len() > MAX_TEXT && v.chars().count() > MAX_TEXT => {
-                faults.add(field, v, format!("longer than {MAX_TEXT} characters"));
-                return None;
-            }
             Some(_) => {}
         }
         value

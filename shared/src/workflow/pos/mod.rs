@@ -12,24 +12,49 @@
 //! One file per distributor runs at a time (a lease), so that two files reporting the same
 //! invoice line cannot both store it. A file too big for one invocation is continued by a
 //! message to the ingest queue.
+//!
+//! Parts: [`request`] (what an ingest-queue message asks for), [`parse`] (the parsing thread and
+//! the local check), [`report`] (reject report rows and keys).
+
+mod parse;
+#[cfg(test)]
+mod properties;
+mod report;
+mod request;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read};
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::mpsc;
+use futures_util::FutureExt;
 
 use crate::config::{self, ConfigError};
 use crate::domain::pos::{
     DateWindow, FileCounts, FileId, FileKind, FileStatus, HeldUnder, Layout, PosFile, PosLine,
-    Profile, Rejection, ResellerDirectory, Validator, Verdict, report_stem,
+    Profile, ResellerDirectory, Validator, Verdict,
 };
 use crate::domain::{PartnerId, PartnerKind, PartnerStatus};
-use crate::formats::{Detected, FormatError, Record, Records};
+use crate::formats::Record;
 use crate::messaging::messages::{PosFileContinue, SalesReported, StockReported};
-use crate::messaging::{Envelope, Message, PublishError, SqsPublisher};
+use crate::messaging::{Envelope, MAX_MESSAGE_BYTES, PublishError, SqsPublisher, ranges_by_size};
 use crate::store::{Catalog, DynamoStore, Partners, PosStore, StoreError, StoredLine};
+
+pub use parse::{LocalCheck, check_local};
+pub use report::csv_row;
+pub use request::{DroppedObject, IngestRequest, decode_key, parse_drop_key};
+
+use parse::{Parsed, encoding_rejection, spawn_parser};
+use report::{MAX_REPORT_BYTES, REPORT_HEADER, RejectRows};
+
+/// Bytes of lines (as stored) per sales or stock message: SQS's limit less room for the
+/// envelope and for a line re-sent as stored, which is never longer than its stored form.
+const MESSAGE_LINE_BYTES: usize = MAX_MESSAGE_BYTES - 16 * 1024;
+
+/// Tests only: a cell with this value makes its chunk panic, standing in for any defect in
+/// one file's processing (the `testing` feature is never part of a deployed build).
+#[cfg(feature = "testing")]
+pub const INJECTED_PANIC: &str = "#tributary-test-panic#";
 
 /// The workflow's settings, from the environment.
 #[derive(Debug, Clone)]
@@ -47,14 +72,16 @@ pub struct PosSettings {
     pub time_reserve: Duration,
     /// How long a distributor's lease lasts (longer than the function's timeout).
     pub lease_seconds: i64,
-    /// Lines per sales or stock message.
+    /// Lines per sales or stock message (messages are also bounded in bytes).
     pub lines_per_message: usize,
+    /// The ingest queue's `maxReceiveCount`: the delivery that is a message's last attempt.
+    pub max_receives: u64,
 }
 
 impl PosSettings {
     /// `POS_INGEST_QUEUE_URL`, `POS_SALES_QUEUE_URL`, `POS_STOCK_QUEUE_URL`, `POS_CHUNK_LINES`
     /// (1000), `POS_MAX_LINE_AGE_DAYS` (400), `POS_WRITE_CONCURRENCY` (4),
-    /// `POS_TIME_RESERVE_SECONDS` (60), `POS_LEASE_SECONDS` (960).
+    /// `POS_TIME_RESERVE_SECONDS` (60), `POS_LEASE_SECONDS` (960), `POS_INGEST_MAX_RECEIVES` (3).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             ingest_queue_url: config::required("POS_INGEST_QUEUE_URL")?,
@@ -68,6 +95,7 @@ impl PosSettings {
             ),
             lease_seconds: config::optional("POS_LEASE_SECONDS")?.unwrap_or(960),
             lines_per_message: 300,
+            max_receives: config::optional("POS_INGEST_MAX_RECEIVES")?.unwrap_or(3),
         })
     }
 }
@@ -86,115 +114,6 @@ pub enum IngestError {
     },
     #[error("message is neither an S3 notification nor a continuation: {0}")]
     Malformed(String),
-}
-
-/// An object named by an S3 notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DroppedObject {
-    pub bucket: String,
-    /// Decoded (notifications URL-encode keys, with `+` for spaces).
-    pub key: String,
-    pub version_id: Option<String>,
-    pub etag: Option<String>,
-    pub size: u64,
-}
-
-/// What one ingest-queue message asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IngestRequest {
-    Objects(Vec<DroppedObject>),
-    Continue(FileId),
-    /// S3's test event when the notification is configured: nothing to do.
-    Nothing,
-}
-
-impl IngestRequest {
-    pub fn parse(body: &str) -> Result<Self, IngestError> {
-        let value: serde_json::Value =
-            serde_json::from_str(body).map_err(|e| IngestError::Malformed(e.to_string()))?;
-        if value.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
-            return Ok(IngestRequest::Nothing);
-        }
-        if value.get("type").and_then(|t| t.as_str()) == Some(PosFileContinue::TYPE) {
-            let envelope = Envelope::<PosFileContinue>::decode(body)
-                .map_err(|e| IngestError::Malformed(e.to_string()))?;
-            return Ok(IngestRequest::Continue(envelope.payload.file_id));
-        }
-        let event: S3Notification =
-            serde_json::from_value(value).map_err(|e| IngestError::Malformed(e.to_string()))?;
-        let objects = event
-            .records
-            .into_iter()
-            .filter(|r| r.event_name.starts_with("ObjectCreated"))
-            .map(|r| DroppedObject {
-                bucket: r.s3.bucket.name,
-                key: decode_key(&r.s3.object.key),
-                version_id: r
-                    .s3
-                    .object
-                    .version_id
-                    .filter(|v| !v.is_empty() && v != "null"),
-                etag: r.s3.object.e_tag.filter(|e| !e.is_empty()),
-                size: r.s3.object.size.unwrap_or(0),
-            })
-            .collect();
-        Ok(IngestRequest::Objects(objects))
-    }
-}
-
-/// The parts of an S3 event notification ingestion reads (producers differ in the rest).
-#[derive(serde::Deserialize)]
-struct S3Notification {
-    #[serde(rename = "Records")]
-    records: Vec<S3Record>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct S3Record {
-    event_name: String,
-    s3: S3Entity,
-}
-
-#[derive(serde::Deserialize)]
-struct S3Entity {
-    bucket: S3Bucket,
-    object: S3Object,
-}
-
-#[derive(serde::Deserialize)]
-struct S3Bucket {
-    name: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct S3Object {
-    key: String,
-    size: Option<u64>,
-    version_id: Option<String>,
-    #[serde(rename = "eTag")]
-    e_tag: Option<String>,
-}
-
-/// S3 notifications encode keys as in an HTML form: `+` is a space, `%2B` a plus.
-pub fn decode_key(key: &str) -> String {
-    let spaced = key.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// `<distributor>/<pos|inventory>/<name>` → its parts; other keys (reject reports) are not input.
-pub fn parse_drop_key(key: &str) -> Option<(&str, FileKind, &str)> {
-    let (distributor, rest) = key.split_once('/')?;
-    let (kind, name) = rest.split_once('/')?;
-    let kind = kind.parse().ok()?;
-    (!distributor.is_empty() && !name.is_empty() && !name.ends_with('/')).then_some((
-        distributor,
-        kind,
-        name,
-    ))
 }
 
 /// The outcome of one invocation's work on a file.
@@ -225,23 +144,9 @@ struct Run {
     looked_up: HashSet<String>,
     resellers: ResellerDirectory,
     window: DateWindow,
+    /// Other files that first reported lines of this one: their last checkpoint if they failed.
+    failed_checkpoints: HashMap<FileId, Option<u64>>,
 }
-
-/// What the parsing thread hands over.
-enum Parsed {
-    Layout(Box<Layout>, Detected),
-    Chunk(Vec<Record>),
-    /// The file cannot be read at all: refused whole.
-    Refused(String),
-    /// The file became unreadable part way.
-    Failed(String),
-}
-
-/// Reject report rows kept per chunk: a DynamoDB item holds at most 400 KB.
-const MAX_CHUNK_REJECTS_BYTES: usize = 300 * 1024;
-/// The reject report is capped; further rows are counted in a closing line.
-const MAX_REPORT_BYTES: usize = 16 * 1024 * 1024;
-const REPORT_HEADER: &str = "row,field,value,reason\n";
 
 impl PosIngest {
     pub async fn from_env() -> Result<Self, ConfigError> {
@@ -261,6 +166,18 @@ impl PosIngest {
         body: &str,
         deadline: Instant,
     ) -> Result<Vec<Progress>, IngestError> {
+        self.handle_delivery(body, deadline, false).await
+    }
+
+    /// [`Self::handle`] for a message's delivery: on its `last_attempt` (the queue moves it to the
+    /// DLQ if this one fails too) a file that still cannot be ingested is failed with a reason,
+    /// so that it never stays `processing`.
+    pub async fn handle_delivery(
+        &self,
+        body: &str,
+        deadline: Instant,
+        last_attempt: bool,
+    ) -> Result<Vec<Progress>, IngestError> {
         match IngestRequest::parse(body)? {
             IngestRequest::Nothing => Ok(vec![]),
             IngestRequest::Continue(id) => {
@@ -269,12 +186,12 @@ impl PosIngest {
                     .get_file(&id)
                     .await?
                     .ok_or_else(|| IngestError::Malformed(format!("no file record {id}")))?;
-                Ok(vec![self.work(file, deadline).await?])
+                Ok(vec![self.work(file, deadline, last_attempt).await?])
             }
             IngestRequest::Objects(objects) => {
                 let mut done = Vec::new();
                 for object in objects {
-                    done.push(self.ingest(object, deadline).await?);
+                    done.push(self.ingest(object, deadline, last_attempt).await?);
                 }
                 Ok(done)
             }
@@ -286,6 +203,7 @@ impl PosIngest {
         &self,
         object: DroppedObject,
         deadline: Instant,
+        last_attempt: bool,
     ) -> Result<Progress, IngestError> {
         let Some((distributor, kind, name)) = parse_drop_key(&object.key) else {
             tracing::info!(key = %object.key, "not an input file; ignored");
@@ -329,11 +247,16 @@ impl PosIngest {
             None => file,
             Some(existing) => existing,
         };
-        self.work(file, deadline).await
+        self.work(file, deadline, last_attempt).await
     }
 
     /// Works on a file until it is done or the time is short, under its distributor's lease.
-    async fn work(&self, file: PosFile, deadline: Instant) -> Result<Progress, IngestError> {
+    async fn work(
+        &self,
+        file: PosFile,
+        deadline: Instant,
+        last_attempt: bool,
+    ) -> Result<Progress, IngestError> {
         if file.status.is_final() {
             tracing::info!(file = %file.id, status = ?file.status, "already ingested; nothing to do");
             return Ok(Progress::Done(file.status));
@@ -353,9 +276,78 @@ impl PosIngest {
             self.hand_on(&file, Duration::from_secs(60)).await?;
             return Ok(Progress::Continued);
         }
-        let result = self.work_leased(file.clone(), deadline).await;
-        self.store.release_lease(&file.distributor, &holder).await?;
-        result
+        // Whatever happens to this file, the lease is released and the file record ends in a
+        // final state when nothing more can be done: a panic (a defect) fails it at once, an
+        // error fails it on the message's last delivery; until then the error is retried.
+        let outcome = AssertUnwindSafe(self.work_leased(file.clone(), deadline))
+            .catch_unwind()
+            .await;
+        let result = match outcome {
+            Ok(Ok(progress)) => Ok(progress),
+            Ok(Err(err)) if !last_attempt => Err(err),
+            Ok(Err(err)) => {
+                tracing::error!(file = %file.id, error = %err, "ingestion failed on the message's last delivery; the file is failed");
+                self.fail(
+                    &file,
+                    "ingestion could not complete (storage or queue errors on every attempt)",
+                )
+                .await
+            }
+            Err(panic) => {
+                tracing::error!(file = %file.id, panic = crate::telemetry::panic_message(&*panic), "ingestion panicked; the file is failed");
+                self.fail(&file, "an internal error stopped ingestion")
+                    .await
+            }
+        };
+        let released = self.store.release_lease(&file.distributor, &holder).await;
+        let progress = result?;
+        released?;
+        Ok(progress)
+    }
+
+    /// Ends a file `failed` after a fault: from its latest checkpoint (the lines stored up to
+    /// there stay, and are listed as such), with its reject report when that can be written, or
+    /// else with the status and reason alone.
+    async fn fail(&self, file: &PosFile, what: &str) -> Result<Progress, IngestError> {
+        let latest = self
+            .store
+            .get_file(&file.id)
+            .await?
+            .unwrap_or_else(|| file.clone());
+        if latest.status.is_final() {
+            return Ok(Progress::Done(latest.status));
+        }
+        let reason = if latest.rows_done == 0 {
+            format!("{what}: nothing was ingested; drop the file again")
+        } else {
+            format!(
+                "{what} after row {}: the rows up to there are ingested; drop the file again for the rest (rows already ingested count as duplicates)",
+                latest.rows_done
+            )
+        };
+        let finished =
+            AssertUnwindSafe(self.finish(latest.clone(), FileStatus::Failed, Some(reason.clone())))
+                .catch_unwind()
+                .await;
+        match finished {
+            Ok(Ok(progress)) => return Ok(progress),
+            Ok(Err(err)) => {
+                tracing::error!(file = %file.id, error = %err, "the reject report could not be written; failing the file without it")
+            }
+            Err(panic) => {
+                tracing::error!(file = %file.id, panic = crate::telemetry::panic_message(&*panic), "writing the reject report panicked; failing the file without it")
+            }
+        }
+        let now = Utc::now();
+        let expected = latest.revision;
+        let mut failed = latest;
+        failed.status = FileStatus::Failed;
+        failed.reason = Some(reason);
+        failed.completed_at = Some(now);
+        failed.updated_at = now;
+        failed.revision += 1;
+        self.store.save_file(&failed, expected, None, now).await?;
+        Ok(Progress::Done(FileStatus::Failed))
     }
 
     async fn hand_on(&self, file: &PosFile, delay: Duration) -> Result<(), IngestError> {
@@ -459,7 +451,7 @@ impl PosIngest {
             Some(Parsed::Refused(reason)) | Some(Parsed::Failed(reason)) => {
                 return self.refuse(file, reason).await;
             }
-            Some(Parsed::Chunk(_)) | None => {
+            Some(Parsed::Chunk(_)) | Some(Parsed::End) | None => {
                 return self.refuse(file, "the file could not be read".into()).await;
             }
         };
@@ -489,6 +481,7 @@ impl PosIngest {
             catalog: HashSet::new(),
             looked_up: HashSet::new(),
             resellers,
+            failed_checkpoints: HashMap::new(),
         };
         loop {
             match parsed.recv().await {
@@ -506,8 +499,16 @@ impl PosIngest {
                         .await;
                 }
                 Some(Parsed::Refused(reason)) => return self.refuse(run.file, reason).await,
-                Some(Parsed::Layout(..)) => unreachable!("the layout comes first and once"),
-                None => break,
+                Some(Parsed::End) => break,
+                Some(Parsed::Layout(..)) | None => {
+                    return self
+                        .finish(
+                            run.file,
+                            FileStatus::Failed,
+                            Some("an internal error stopped the reading of the file".into()),
+                        )
+                        .await;
+                }
             }
         }
         if run.file.counts.lines == 0 {
@@ -520,6 +521,13 @@ impl PosIngest {
 
     /// Validates, deduplicates, stores and publishes one chunk, then checkpoints.
     async fn chunk(&self, run: &mut Run, records: Vec<Record>) -> Result<(), IngestError> {
+        #[cfg(feature = "testing")]
+        if records
+            .iter()
+            .any(|r| r.fields.iter().any(|f| f == INJECTED_PANIC))
+        {
+            panic!("a fault injected by a test");
+        }
         let Some(last_row) = records.last().map(|r| r.row) else {
             return Ok(());
         };
@@ -605,16 +613,43 @@ impl PosIngest {
         }
         let keys: Vec<_> = candidates.iter().map(|c| c.1.clone()).collect();
         let reported = self.store.first_reports(&keys).await?;
+        // A line stored by a file that then failed, past that file's last checkpoint, was never
+        // counted nor sent: it is not a duplicate, and this file stores and sends it.
+        for first in reported.values() {
+            if first.file != run.file.id && !run.failed_checkpoints.contains_key(&first.file) {
+                let checkpoint = self
+                    .store
+                    .get_file(&first.file)
+                    .await?
+                    .filter(|f| f.status == FileStatus::Failed)
+                    .map(|f| f.rows_done);
+                run.failed_checkpoints
+                    .insert(first.file.clone(), checkpoint);
+            }
+        }
+        let abandoned = |first: &crate::store::FirstReport| {
+            !first.released
+                && run
+                    .failed_checkpoints
+                    .get(&first.file)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|rows_done| first.row > rows_done)
+        };
         let mut accepted_rows = HashSet::new();
         let mut new_lines = Vec::new();
         // Sales stored by this file before a crash are sent again as stored: re-validated now,
         // a held line could come out matched, and accrue here and again when released.
         let mut as_stored: HashMap<u64, PosLine> = HashMap::new();
+        // Each accepted row's size as stored: messages are split by it, the same way on a
+        // resumed chunk as on the first run (so under the same message ids).
+        let mut stored_sizes: HashMap<u64, usize> = HashMap::new();
         for (row, key, json, held) in candidates {
             match reported.get(&key) {
                 Some(first) if first.file == run.file.id && first.row == row => {
                     // Stored by this file before a crash: accepted, not stored again.
                     accepted_rows.insert(row);
+                    stored_sizes.insert(row, first.line.len());
                     if key.partition.starts_with("POSLINE#") {
                         let mut stored: PosLine =
                             serde_json::from_str(&first.line).map_err(|e| StoreError::Corrupt {
@@ -629,9 +664,10 @@ impl PosIngest {
                         as_stored.insert(row, stored);
                     }
                 }
-                Some(_) => counts.duplicates += 1,
-                None => {
+                Some(first) if !abandoned(first) => counts.duplicates += 1,
+                _ => {
                     accepted_rows.insert(row);
+                    stored_sizes.insert(row, json.len());
                     new_lines.push(StoredLine {
                         key,
                         file: run.file.id.clone(),
@@ -651,27 +687,35 @@ impl PosIngest {
         let sales: Vec<_> = sales
             .into_iter()
             .filter(|(row, _)| accepted_rows.contains(row))
-            .map(|(row, l)| as_stored.remove(&row).unwrap_or(l))
+            .map(|(row, l)| (row, as_stored.remove(&row).unwrap_or(l)))
             .collect();
         let stock: Vec<_> = stock
             .into_iter()
             .filter(|(row, _)| accepted_rows.contains(row))
-            .map(|(_, l)| l)
             .collect();
         counts.accepted = (sales.len() + stock.len()) as u64;
-        counts.held = sales.iter().filter(|l| l.held).count() as u64;
+        counts.held = sales.iter().filter(|(_, l)| l.held).count() as u64;
         let id = &run.file.id;
-        let per = self.settings.lines_per_message.max(1);
+        let per = self.settings.lines_per_message;
+        let sizes = |rows: &mut dyn Iterator<Item = u64>| -> Vec<usize> {
+            rows.map(|row| stored_sizes.get(&row).copied().unwrap_or(0))
+                .collect()
+        };
         if !sales.is_empty() {
-            let envelopes: Vec<_> = sales
-                .chunks(per)
+            let ranges = ranges_by_size(
+                &sizes(&mut sales.iter().map(|(row, _)| *row)),
+                per,
+                MESSAGE_LINE_BYTES,
+            );
+            let envelopes: Vec<_> = ranges
+                .into_iter()
                 .enumerate()
-                .map(|(i, lines)| {
+                .map(|(i, range)| {
                     Envelope::new(
                         format!("pos-sales:{id}:{first_row}:{i}"),
                         SalesReported {
                             file_id: id.clone(),
-                            lines: lines.to_vec(),
+                            lines: sales[range].iter().map(|(_, l)| l.clone()).collect(),
                         },
                         now,
                     )
@@ -687,15 +731,20 @@ impl PosIngest {
                 .await?;
         }
         if !stock.is_empty() {
-            let envelopes: Vec<_> = stock
-                .chunks(per)
+            let ranges = ranges_by_size(
+                &sizes(&mut stock.iter().map(|(row, _)| *row)),
+                per,
+                MESSAGE_LINE_BYTES,
+            );
+            let envelopes: Vec<_> = ranges
+                .into_iter()
                 .enumerate()
-                .map(|(i, lines)| {
+                .map(|(i, range)| {
                     Envelope::new(
                         format!("pos-stock:{id}:{first_row}:{i}"),
                         StockReported {
                             file_id: id.clone(),
-                            lines: lines.to_vec(),
+                            lines: stock[range].iter().map(|(_, l)| l.clone()).collect(),
                         },
                         now,
                     )
@@ -734,16 +783,25 @@ impl PosIngest {
         reason: Option<String>,
     ) -> Result<Progress, IngestError> {
         let mut report = String::from(REPORT_HEADER);
-        let mut omitted = 0u64;
-        for chunk in self.store.rejects(&file.id).await? {
+        let (chunks, unread) = self.store.rejects(&file.id, MAX_REPORT_BYTES).await?;
+        let mut truncated = unread;
+        for chunk in chunks {
             if report.len() + chunk.len() > MAX_REPORT_BYTES {
-                omitted += chunk.lines().count() as u64;
-            } else {
-                report.push_str(&chunk);
+                truncated = true;
+                break;
             }
+            report.push_str(&chunk);
         }
-        if omitted > 0 {
-            report.push_str(&csv_row(&["", "report", "", &format!("{omitted} further faults are not listed: the report is capped at {MAX_REPORT_BYTES} bytes")]));
+        if truncated {
+            report.push_str(&csv_row(&[
+                "",
+                "report",
+                "",
+                &format!(
+                    "the report is capped at {MAX_REPORT_BYTES} bytes: further faults are not listed ({} lines were rejected in all)",
+                    file.counts.rejected
+                ),
+            ]));
         }
         if let Some(reason) = &reason {
             let field = if status == FileStatus::Refused {
@@ -758,11 +816,7 @@ impl PosIngest {
                 reason,
             ]));
         }
-        let report_key = format!(
-            "{}/rejects/{}.csv",
-            file.distributor,
-            report_stem(&file.name)
-        );
+        let report_key = file.reject_report_key();
         self.s3
             .put_object()
             .bucket(&file.bucket)
@@ -790,463 +844,8 @@ impl PosIngest {
     }
 }
 
-/// A chunk's reject-report rows, CSV, bounded to fit one DynamoDB item: faults beyond the bound
-/// are counted in a closing row instead of listed.
-#[derive(Default)]
-struct RejectRows {
-    text: String,
-    omitted: u64,
-}
-
-impl RejectRows {
-    fn add(&mut self, faults: &[Rejection]) {
-        for fault in faults {
-            let value: String = fault.value.chars().take(120).collect();
-            let row = csv_row(&[&fault.row.to_string(), &fault.field, &value, &fault.reason]);
-            if self.omitted > 0 || self.text.len() + row.len() > MAX_CHUNK_REJECTS_BYTES {
-                self.omitted += 1;
-                continue;
-            }
-            self.text.push_str(&row);
-        }
-    }
-
-    /// The rows, with the count of those left out.
-    fn finish(mut self) -> String {
-        if self.omitted > 0 {
-            self.text.push_str(&csv_row(&[
-                "",
-                "report",
-                "",
-                &format!(
-                    "{} further faults in these rows are not listed",
-                    self.omitted
-                ),
-            ]));
-        }
-        self.text
-    }
-}
-
-/// One CSV row, quoted where needed, ending in LF.
-pub fn csv_row(cells: &[&str]) -> String {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    writer.write_record(cells).expect("writing to memory");
-    String::from_utf8(writer.into_inner().expect("writing to memory")).expect("UTF-8 cells")
-}
-
 fn rand_bytes() -> [u8; 8] {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the system's random source");
     bytes
-}
-
-/// Streams the object's bytes into a blocking thread that parses them; chunks of records come
-/// back through a channel with room for two, so memory stays bounded whatever the file size.
-fn spawn_parser(
-    body: aws_sdk_s3::primitives::ByteStream,
-    kind: FileKind,
-    profile: Profile,
-    rows_done: u64,
-    chunk_lines: usize,
-) -> mpsc::Receiver<Parsed> {
-    let (bytes_tx, bytes_rx) = mpsc::channel::<io::Result<bytes::Bytes>>(8);
-    tokio::spawn(async move {
-        let mut body = body;
-        loop {
-            let next = body.try_next().await;
-            let message = match next {
-                Ok(Some(bytes)) => Ok(bytes),
-                Ok(None) => break,
-                Err(e) => Err(io::Error::other(e)),
-            };
-            let failed = message.is_err();
-            if bytes_tx.send(message).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    let (tx, rx) = mpsc::channel(2);
-    tokio::task::spawn_blocking(move || {
-        let reader = ChannelReader {
-            rx: bytes_rx,
-            current: Default::default(),
-        };
-        parse(reader, kind, &profile, rows_done, chunk_lines, |parsed| {
-            tx.blocking_send(parsed).is_ok()
-        });
-    });
-    rx
-}
-
-/// The parsing loop, shared by ingestion and the local check: the layout first, then chunks of
-/// records after `rows_done`. `send` returns false when the receiver is gone.
-fn parse(
-    reader: impl Read + Send + 'static,
-    kind: FileKind,
-    profile: &Profile,
-    rows_done: u64,
-    chunk_lines: usize,
-    mut send: impl FnMut(Parsed) -> bool,
-) {
-    let mut records = match Records::open(reader, profile.encoding, profile.delimiter) {
-        Ok(records) => records,
-        Err(e) => {
-            send(Parsed::Refused(e.to_string()));
-            return;
-        }
-    };
-    let header = match records.next_record() {
-        None => {
-            send(Parsed::Refused(FormatError::Empty.to_string()));
-            return;
-        }
-        Some(Err(e)) => {
-            send(Parsed::Refused(e.to_string()));
-            return;
-        }
-        Some(Ok(header)) => header,
-    };
-    let cells: Vec<&str> = header.fields.iter().collect();
-    match Layout::resolve(kind, &cells, profile) {
-        Ok(layout) => {
-            if !send(Parsed::Layout(Box::new(layout), records.detected.clone())) {
-                return;
-            }
-        }
-        Err(e) => {
-            send(Parsed::Refused(e.to_string()));
-            return;
-        }
-    }
-    let mut chunk = Vec::with_capacity(chunk_lines);
-    while let Some(next) = records.next_record() {
-        match next {
-            Ok(record) if record.row <= rows_done => {}
-            Ok(record) => {
-                chunk.push(record);
-                if chunk.len() >= chunk_lines
-                    && !send(Parsed::Chunk(std::mem::replace(
-                        &mut chunk,
-                        Vec::with_capacity(chunk_lines),
-                    )))
-                {
-                    return;
-                }
-            }
-            Err(e) => {
-                if !chunk.is_empty() && !send(Parsed::Chunk(std::mem::take(&mut chunk))) {
-                    return;
-                }
-                send(Parsed::Failed(e.to_string()));
-                return;
-            }
-        }
-    }
-    if !chunk.is_empty() {
-        send(Parsed::Chunk(chunk));
-    }
-}
-
-/// A blocking reader over byte chunks sent by the async side.
-struct ChannelReader {
-    rx: mpsc::Receiver<io::Result<bytes::Bytes>>,
-    current: bytes::Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                None => return Ok(0),
-                Some(Err(e)) => return Err(e),
-                Some(Ok(chunk)) => self.current = chunk,
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        let _ = self.current.split_to(n);
-        Ok(n)
-    }
-}
-
-/// What the local check found in a file (`chanctl pos check`): the same reading, mapping and
-/// validation as ingestion, without AWS.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LocalCheck {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detected: Option<Detected>,
-    /// Canonical field → column number (1-based) as resolved from the header.
-    pub columns: Vec<(String, usize)>,
-    pub counts: FileCounts,
-    /// Why the file would be refused whole (or failed part way).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
-    /// The reject report as ingestion would write it.
-    #[serde(skip)]
-    pub report: String,
-}
-
-/// Runs a file through the ingestion core. `catalog: None` skips the SKU check; duplicates are
-/// detected within the file when `detect_duplicates` (which keeps every line's key in memory).
-#[allow(clippy::too_many_arguments)]
-pub fn check_local(
-    reader: impl Read + Send + 'static,
-    kind: FileKind,
-    profile: &Profile,
-    distributor: PartnerId,
-    catalog: Option<&HashSet<String>>,
-    resellers: &ResellerDirectory,
-    window: DateWindow,
-    detect_duplicates: bool,
-) -> LocalCheck {
-    let mut check = LocalCheck {
-        detected: None,
-        columns: Vec::new(),
-        counts: FileCounts::default(),
-        refused: None,
-        report: String::from(REPORT_HEADER),
-    };
-    let mut layout: Option<Layout> = None;
-    let mut keys = HashSet::new();
-    parse(reader, kind, profile, 0, 4096, |parsed| {
-        match parsed {
-            Parsed::Layout(found, detected) => {
-                check.detected = Some(detected);
-                check.columns = found
-                    .columns()
-                    .iter()
-                    .map(|(f, c)| (f.name().to_string(), c + 1))
-                    .collect();
-                layout = Some(*found);
-            }
-            Parsed::Refused(reason) | Parsed::Failed(reason) => check.refused = Some(reason),
-            Parsed::Chunk(records) => {
-                let layout = layout.as_ref().expect("the layout comes first");
-                let mut validator = Validator::new(
-                    layout,
-                    profile,
-                    distributor.clone(),
-                    window,
-                    catalog,
-                    resellers,
-                );
-                let mut rejects = RejectRows::default();
-                for record in records {
-                    check.counts.lines += 1;
-                    let verdict = if record.encoding_error {
-                        Verdict::Rejected(vec![encoding_rejection(&record)])
-                    } else {
-                        validator.validate(record.row, &record.fields)
-                    };
-                    // Keys are built only when duplicates are tracked: they cost allocations.
-                    let key = match &verdict {
-                        Verdict::Sale(line) => {
-                            Some((detect_duplicates.then(|| line.key()), line.held))
-                        }
-                        Verdict::Stock(line) => {
-                            Some((detect_duplicates.then(|| line.key()), false))
-                        }
-                        Verdict::Rejected(faults) => {
-                            check.counts.rejected += 1;
-                            rejects.add(faults);
-                            None
-                        }
-                    };
-                    if let Some((key, held)) = key {
-                        if key.is_some_and(|key| !keys.insert(key)) {
-                            check.counts.duplicates += 1;
-                        } else {
-                            check.counts.accepted += 1;
-                            check.counts.held += u64::from(held);
-                        }
-                    }
-                }
-                check.report.push_str(&rejects.finish());
-            }
-        }
-        true
-    });
-    check
-}
-
-fn encoding_rejection(record: &Record) -> Rejection {
-    Rejection {
-        row: record.row,
-        field: "record".into(),
-        value: record.fields.iter().collect::<Vec<_>>().join(" | "),
-        reason: "bytes that are not text in the file's encoding: set the encoding in the distributor's profile".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::pos::MappingProfile;
-    use chrono::NaiveDate;
-
-    fn window() -> DateWindow {
-        DateWindow::new(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), 400)
-    }
-
-    fn run(
-        bytes: Vec<u8>,
-        kind: FileKind,
-        profile: &Profile,
-        catalog: &HashSet<String>,
-    ) -> LocalCheck {
-        let resellers =
-            ResellerDirectory::new([(PartnerId::generate(), "Northwind Traders".to_string())]);
-        check_local(
-            std::io::Cursor::new(bytes),
-            kind,
-            profile,
-            PartnerId::generate(),
-            Some(catalog),
-            &resellers,
-            window(),
-            true,
-        )
-    }
-
-    #[test]
-    fn a_european_file_checks_out_with_its_profile() {
-        let profile = MappingProfile {
-            columns: [(
-                "sku".to_string(),
-                crate::domain::pos::ColumnRef::Header("Artikel".into()),
-            )]
-            .into(),
-            date_formats: vec!["%d.%m.%Y".into()],
-            decimal_separator: Some(','),
-            default_currency: Some("EUR".into()),
-            ..Default::default()
-        }
-        .compile()
-        .unwrap();
-        let text = "Rechnung;Position;Datum;Händler;Artikel;Menge;Preis\r\n\
-                    R-1;1;02.11.2026;Northwind Traders;NW-1;3;1.234,50\r\n\
-                    R-1;2;02.11.2026;Müller GmbH;NW-1;1;9,99\r\n\
-                    R-1;1;02.11.2026;Northwind Traders;NW-1;3;1.234,50\r\n\
-                    R-2;1;31.11.2026;Northwind Traders;NW-1;1;1\r\n";
-        let text = text
-            .replace("Rechnung", "Invoice")
-            .replace("Position", "Line")
-            .replace("Datum", "Date")
-            .replace("Händler", "Reseller")
-            .replace("Menge", "Qty")
-            .replace("Preis", "Price");
-        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
-        let catalog = HashSet::from(["NW-1".to_string()]);
-        let check = run(bytes.into_owned(), FileKind::Pos, &profile, &catalog);
-        assert_eq!(check.refused, None);
-        assert_eq!(
-            check.detected.as_ref().unwrap().encoding,
-            Some("windows-1252")
-        );
-        assert_eq!(check.detected.as_ref().unwrap().delimiter, Some(';'));
-        let c = check.counts;
-        assert_eq!(
-            (c.lines, c.accepted, c.rejected, c.duplicates, c.held),
-            (4, 2, 1, 1, 1)
-        );
-        assert!(
-            check
-                .report
-                .starts_with("row,field,value,reason\n5,invoice_date,31.11.2026,\"not a date"),
-            "{}",
-            check.report
-        );
-    }
-
-    #[test]
-    fn a_line_not_valid_in_the_declared_encoding_is_rejected_with_its_row() {
-        let profile = MappingProfile {
-            encoding: Some(crate::domain::pos::TextEncoding::Utf8),
-            ..Default::default()
-        }
-        .compile()
-        .unwrap();
-        let mut bytes = b"Warehouse,SKU,On Hand,As Of\nDAL,NW-1,4,2026-11-20\n".to_vec();
-        bytes.extend_from_slice(b"M\xfcnchen,NW-1,4,2026-11-20\n");
-        let check = run(
-            bytes,
-            FileKind::Inventory,
-            &profile,
-            &HashSet::from(["NW-1".to_string()]),
-        );
-        assert_eq!((check.counts.accepted, check.counts.rejected), (1, 1));
-        assert!(check.report.contains("\n3,record,"), "{}", check.report);
-    }
-
-    #[test]
-    fn a_chunk_with_more_faults_than_an_item_holds_says_how_many_are_left_out() {
-        let mut rows = RejectRows::default();
-        let fault = Rejection {
-            row: 2,
-            field: "sku".into(),
-            value: "X".repeat(200),
-            reason: "not in the vendor's catalog".into(),
-        };
-        rows.add(&vec![fault; 5000]);
-        let text = rows.finish();
-        assert!(text.len() <= MAX_CHUNK_REJECTS_BYTES + 100);
-        let listed = text.lines().filter(|l| l.starts_with("2,sku,")).count();
-        let last = text.lines().last().unwrap();
-        assert_eq!(
-            last,
-            format!(
-                ",report,,{} further faults in these rows are not listed",
-                5000 - listed
-            )
-        );
-    }
-
-    #[test]
-    fn keys_in_notifications_are_form_decoded() {
-        assert_eq!(
-            decode_key("ptn_1/pos/Week+47%2B48%2Fb.csv"),
-            "ptn_1/pos/Week 47+48/b.csv"
-        );
-        assert_eq!(
-            parse_drop_key("ptn_1/pos/a/b.csv"),
-            Some(("ptn_1", FileKind::Pos, "a/b.csv"))
-        );
-        assert_eq!(parse_drop_key("ptn_1/rejects/a.csv"), None);
-        assert_eq!(parse_drop_key("ptn_1/pos/"), None);
-    }
-
-    #[test]
-    fn a_continuation_and_a_test_event_are_recognised() {
-        let id = FileId::of_object("b", "k", "v");
-        let body = Envelope::new(
-            "x",
-            PosFileContinue {
-                file_id: id.clone(),
-            },
-            Utc::now(),
-        )
-        .to_json();
-        assert_eq!(
-            IngestRequest::parse(&body).unwrap(),
-            IngestRequest::Continue(id)
-        );
-        let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#;
-        assert_eq!(IngestRequest::parse(test).unwrap(), IngestRequest::Nothing);
-        assert!(IngestRequest::parse(r#"{"Records": "nope"}"#).is_err());
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
-        /// Any text, read as a POS file without a profile, ends in verdicts or a refusal.
-        #[test]
-        fn arbitrary_text_never_panics(lines in proptest::collection::vec("[ -~äé,;\"]{0,60}", 0..20)) {
-            let mut text = String::from("Invoice,Line,Date,Reseller,SKU,Qty,Price,Currency,Type,Country\n");
-            text.push_str(&lines.join("\n"));
-            let check = run(text.into_bytes(), FileKind::Pos, &Profile::default(), &HashSet::new());
-            proptest::prop_assert_eq!(check.counts.lines, check.counts.accepted + check.counts.rejected + check.counts.duplicates);
-        }
-    }
 }
