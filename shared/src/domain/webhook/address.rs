@@ -1,6 +1,8 @@
-//! Where outbound deliveries may go: https URLs whose addresses are public. Private, loopback,
-//! link-local and other special-purpose addresses are refused, so that a subscription cannot
-//! make the system call into its own network (SSRF). The local stack allows loopback (and
+//! Where outbound deliveries may go: https URLs whose addresses are public unicast. The rule is
+//! an allow-list (IPv4 outside IANA's special-purpose blocks; IPv6 in global unicast `2000::/3`
+//! outside its special blocks, IPv4 carried in IPv6 judged as that IPv4 address), so that a
+//! subscription cannot make the system call into its own network (SSRF), including through
+//! address space nobody thought to deny. The local stack allows loopback (and
 //! plain http to it) for testing.
 //!
 //! A URL is checked when the subscription is created and its addresses again at each delivery
@@ -22,6 +24,18 @@ pub struct AddressPolicy {
 impl AddressPolicy {
     pub fn permits(&self, ip: IpAddr) -> bool {
         is_public(ip) || (self.allow_loopback && canonical(ip).is_loopback())
+    }
+
+    /// Checks the addresses `host` resolved to: every one must be permitted. The refusal never
+    /// says what they were, so that the answers cannot be used to map internal names.
+    pub fn check_resolved(&self, host: &str, addresses: &[IpAddr]) -> Result<(), String> {
+        if addresses.is_empty() {
+            Err(format!("{host} does not resolve"))
+        } else if addresses.iter().all(|ip| self.permits(*ip)) {
+            Ok(())
+        } else {
+            Err(format!("{host} resolves to a non-public address"))
+        }
     }
 
     /// Checks a subscription URL's form (scheme, no credentials, a host, literal addresses);
@@ -47,7 +61,7 @@ impl AddressPolicy {
             && !self.permits(ip)
         {
             return Err(format!(
-                "{ip} is a private, loopback, link-local or reserved address"
+                "{ip} is not a public address (private, loopback, link-local or reserved)"
             ));
         }
         match url.scheme() {
@@ -62,23 +76,29 @@ impl AddressPolicy {
     }
 }
 
-/// An IPv4 address carried in IPv6 (mapped, or NAT64's well-known prefix) as the IPv4 address.
+/// An IPv4 address carried in IPv6 as the IPv4 address: mapped (`::ffff:a.b.c.d`), translated
+/// (`::ffff:0:a.b.c.d`, SIIT) and NAT64's well-known prefix (`64:ff9b::a.b.c.d`), each of which
+/// a stack or a translator may turn into a connection to the IPv4 address.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return IpAddr::V4(v4);
-            }
             let s = v6.segments();
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
-            }
-            IpAddr::V6(v6)
+            let embedded = match s[..6] {
+                [0, 0, 0, 0, 0, 0xffff] | [0, 0, 0, 0, 0xffff, 0] | [0x64, 0xff9b, 0, 0, 0, 0] => {
+                    Some(v4_of(s[6], s[7]))
+                }
+                _ => None,
+            };
+            embedded.map_or(IpAddr::V6(v6), IpAddr::V4)
         }
         v4 => v4,
     }
+}
+
+fn v4_of(high: u16, low: u16) -> Ipv4Addr {
+    let [a, b] = high.to_be_bytes();
+    let [c, d] = low.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
 }
 
 /// True for globally routable unicast addresses only.
@@ -89,41 +109,55 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// IANA's IPv4 special-purpose registry (and multicast, reserved and broadcast): every other
+/// IPv4 address is allocated unicast.
+const SPECIAL_V4: [([u8; 4], u8); 15] = [
+    ([0, 0, 0, 0], 8),       // "this network"
+    ([10, 0, 0, 0], 8),      // private
+    ([100, 64, 0, 0], 10),   // shared address space (carrier NAT)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local (instance metadata)
+    ([172, 16, 0, 0], 12),   // private
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments
+    ([192, 0, 2, 0], 24),    // documentation
+    ([192, 88, 99, 0], 24),  // 6to4 relay anycast
+    ([192, 168, 0, 0], 16),  // private
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation
+    ([203, 0, 113, 0], 24),  // documentation
+    ([224, 0, 0, 0], 4),     // multicast
+    ([240, 0, 0, 0], 4),     // reserved, and 255.255.255.255
+];
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || a == 0 // "this network"
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
-        || ip.is_documentation()
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 224) // multicast, reserved, broadcast
+    let ip = u32::from(ip);
+    !SPECIAL_V4.iter().any(|&(network, length)| {
+        let mask = u32::MAX << (32 - u32::from(length));
+        ip & mask == u32::from(Ipv4Addr::from(network))
+    })
 }
 
+/// Blocks of global unicast (`2000::/3`) that are not global.
+const SPECIAL_V6: [(u128, u8); 3] = [
+    (0x2001_0000 << 96, 23), // IETF protocol assignments (Teredo, benchmarking, ORCHID...)
+    (0x2001_0db8 << 96, 32), // documentation
+    (0x3fff_0000 << 96, 20), // documentation
+];
+
+/// Allowed: global unicast (`2000::/3`) outside its special blocks; 6to4 (`2002::/16`) as
+/// public as the IPv4 address it carries. Everything else (loopback, unique local, link-local,
+/// multicast, IPv4-compatible, local-use NAT64, discard, unassigned space) is refused.
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    let first = s[0];
-    // 6to4 carries an IPv4 address: it is as public as that address.
-    if first == 0x2002 {
-        let [a, b] = s[1].to_be_bytes();
-        let [c, d] = s[2].to_be_bytes();
-        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    if s[0] == 0x2002 {
+        return is_public_v4(v4_of(s[1], s[2]));
     }
-    !(ip.is_unspecified()
-        || s[..6] == [0; 6] // IPv4-compatible (deprecated)
-        || (first == 0x2001 && s[1] < 0x0200) // IETF protocol assignments, Teredo included
-        || (first == 0x0064 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0100 && ip.segments()[1..4] == [0, 0, 0])) // discard-only
+    let bits = u128::from(ip);
+    let within = |network: u128, length: u8| {
+        let mask = u128::MAX << (128 - u32::from(length));
+        bits & mask == network
+    };
+    within(0x2000 << 112, 3) && !SPECIAL_V6.iter().any(|&(n, l)| within(n, l))
 }
 
 #[cfg(test)]
@@ -141,6 +175,13 @@ mod tests {
             "52.94.236.248",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
+            "64:ff9b::8.8.8.8",
+            "2002:808:808::1",
+            "2a00:1450:4001:80b::200e",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
         ] {
             assert!(is_public(ip(public)), "{public}");
         }
@@ -178,9 +219,50 @@ mod tests {
             "2001::1",
             "2001:0:4136:e378::1",
             "192.88.99.1",
+            // Special-purpose blocks an allow-list refuses without naming them.
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:10.0.0.1",
+            "::ffff:0:169.254.169.254",
+            "3fff::1",
+            "3fff:fff::1",
+            "100:1::1",
+            "4000::1",
+            "5f00::1",
+            "2001:2::1",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "192.0.0.170",
+            "198.51.100.7",
+            "203.0.113.9",
+            "240.0.0.1",
+            "2002:c000:201::1",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
+    }
+
+    #[test]
+    fn a_refused_name_never_shows_what_it_resolved_to() {
+        let strict = AddressPolicy::default();
+        for resolved in [
+            vec![ip("10.0.0.7")],
+            vec![ip("8.8.8.8"), ip("169.254.169.254")],
+            vec![ip("::ffff:0:127.0.0.1")],
+        ] {
+            let err = strict
+                .check_resolved("hooks.example.com", &resolved)
+                .unwrap_err();
+            assert_eq!(err, "hooks.example.com resolves to a non-public address");
+            for address in &resolved {
+                assert!(!err.contains(&address.to_string()), "{err}");
+            }
+        }
+        assert!(strict.check_resolved("x.example", &[]).is_err());
+        assert!(
+            strict
+                .check_resolved("hooks.example.com", &[ip("8.8.8.8"), ip("2606:4700::1111")])
+                .is_ok()
+        );
     }
 
     #[test]
@@ -192,6 +274,8 @@ mod tests {
         assert!(!strict.permits(ip("127.0.0.1")));
         assert!(local.permits(ip("127.0.0.1")));
         assert!(local.permits(ip("::1")));
+        assert!(local.permits(ip("::ffff:127.0.0.1")));
+        assert!(!local.permits(ip("::ffff:0:10.0.0.1")));
         assert!(!local.permits(ip("10.0.0.1")));
         assert!(!local.permits(ip("169.254.169.254")));
     }
