@@ -48,7 +48,7 @@ mod tests {
     use serde_json::json;
     use tributary::domain::deal::{DealRequest, DealStatus};
     use tributary::domain::onboarding::Application;
-    use tributary::domain::webhook::{EventStatus, sign};
+    use tributary::domain::webhook::{EventStatus, ROUTED_TYPES, sign};
     use tributary::domain::{KeyId, Principal, Role};
     use tributary::store::{Deals, Flow, InventoryStore, OnboardingStore, WebhookStore};
     use tributary::testing::{self, WebhookFixture};
@@ -74,7 +74,7 @@ mod tests {
                 let request = SourceRequest {
                     id: "erp".into(),
                     name: "ERP".into(),
-                    event_types: vec![],
+                    event_types: ROUTED_TYPES.iter().map(|t| t.to_string()).collect(),
                 };
                 ingest
                     .create_source(&admin(), request, Utc::now())

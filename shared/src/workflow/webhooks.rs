@@ -47,7 +47,8 @@ impl Message for WebhookReceived {
 pub struct SourceRequest {
     pub id: String,
     pub name: String,
-    /// The routed types the source may send; absent: any.
+    /// The routed types the source may send: required, 1 to all of them (none is allowed by
+    /// default).
     #[serde(default)]
     pub event_types: Vec<String>,
 }
@@ -150,6 +151,20 @@ impl WebhookIngest {
         let name = request.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             errors.add("name", "1 to 100 characters");
+        }
+        if request.event_types.len() > ROUTED_TYPES.len() {
+            errors.add(
+                "event_types",
+                format!("at most {} types, each once", ROUTED_TYPES.len()),
+            );
+        } else if request.event_types.is_empty() {
+            errors.add(
+                "event_types",
+                format!(
+                    "required: the routed types the source may send, 1 or more of {}",
+                    ROUTED_TYPES.join(", ")
+                ),
+            );
         }
         for (i, event_type) in request.event_types.iter().enumerate() {
             if !ROUTED_TYPES.contains(&event_type.as_str()) {
@@ -269,9 +284,13 @@ impl WebhookIngest {
             None => EventStatus::Ignored,
             Some(parsed) => {
                 if !source.may_send(&event.event_type) {
+                    let allowed = if source.event_types.is_empty() {
+                        String::from("no routed type (it lists none)")
+                    } else {
+                        source.event_types.join(", ")
+                    };
                     return Err(ReceiveError::Forbidden(format!(
-                        "source {source_id} may send {}, not {}",
-                        source.event_types.join(", "),
+                        "source {source_id} may send {allowed}, not {}",
                         event.event_type
                     )));
                 }

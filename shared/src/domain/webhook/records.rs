@@ -13,7 +13,8 @@ use crate::domain::{PartnerId, SubscriptionId};
 pub struct WebhookSource {
     pub id: String,
     pub name: String,
-    /// The routed types it may send; empty: any.
+    /// The routed types it may send (1 or more when created). A source stored with none (the
+    /// former default, "any") may send none: a routed type is never allowed by default.
     #[serde(default)]
     pub event_types: Vec<String>,
     /// Newest first; a secret with `expires_at` in the past no longer verifies.
@@ -66,7 +67,7 @@ impl WebhookSource {
     }
 
     pub fn may_send(&self, event_type: &str) -> bool {
-        self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+        self.event_types.iter().any(|t| t == event_type)
     }
 
     /// What admins see: never a secret.
@@ -386,9 +387,11 @@ mod tests {
     }
 
     #[test]
-    fn sources_may_be_limited_to_types() {
+    fn sources_may_send_only_their_listed_types() {
         let mut source = source();
-        assert!(source.may_send("price.changed"));
+        // A legacy source stored with no list (the old default "any") may send nothing.
+        assert!(!source.may_send("price.changed"));
+        assert!(!source.may_send("training.completed"));
         source.event_types = vec!["training.completed".into()];
         assert!(source.may_send("training.completed"));
         assert!(!source.may_send("price.changed"));
