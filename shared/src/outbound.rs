@@ -141,3 +141,33 @@ fn truncate(mut text: String) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name pointed at an internal address is refused at delivery, without saying where it
+    /// pointed (`localhost` resolves to loopback everywhere, through the hosts file).
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_without_its_address() {
+        let client = WebhookClient::new(AddressPolicy::default(), Duration::from_secs(5)).unwrap();
+        let outgoing = Outgoing {
+            url: "https://localhost:1/hook",
+            secret: "whsec_a",
+            delivery_id: "dlv_1",
+            event_type: "deal.approved",
+            body: "{}",
+            attempt: 1,
+        };
+        let attempt = client.post(&outgoing, Utc::now()).await;
+        let error = attempt.error.unwrap();
+        assert_eq!(attempt.status_code, None);
+        assert!(
+            error.contains("localhost resolves to no public address"),
+            "{error}"
+        );
+        for address in ["127.0.0.1", "::1"] {
+            assert!(!error.contains(address), "{error}");
+        }
+    }
+}
