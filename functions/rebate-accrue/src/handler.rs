@@ -359,6 +359,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_absurd_line_is_refused_and_the_batch_goes_on() {
+        let (service, store, partner) = setup().await;
+        program(
+            &store,
+            serde_json::json!({"type": "percent_of_revenue", "rate": "0.05"}),
+            None,
+        )
+        .await;
+        // 7.9e27 x 1e6 is far outside exact decimal range: a forged or corrupt message.
+        let absurd = line(&partner, "X1", 1_000_000, "7900000000000000000000000000");
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            record("absurd", message("m0", vec![absurd.clone()]).to_json()),
+            record(
+                "good",
+                message("m1", vec![line(&partner, "I1", 1, "100")]).to_json(),
+            ),
+            record(
+                "mixed",
+                message("m2", vec![absurd, line(&partner, "I2", 2, "100")]).to_json(),
+            ),
+        ];
+        let response = handle(&service, event).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        // 5 % of the good lines' 300, and nothing of the absurd ones.
+        let q2 = store
+            .period_ledger(&partner, "2026-Q2".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(q2.groups[0].figures.volume, dec("300"));
+        assert_eq!(q2.groups[0].figures.accrued, dec("15"));
+        let sales = store
+            .partner_sales(&partner, "USD".parse().unwrap(), "2026-05", "2026-05")
+            .await
+            .unwrap();
+        assert_eq!(sales, dec("300"));
+    }
+
+    #[tokio::test]
     async fn the_sample_event_accrues() {
         let (service, store, _) = setup().await;
         let program = program(

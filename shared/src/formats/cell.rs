@@ -50,7 +50,10 @@ mod tests {
     #[test]
     fn formulas_are_quoted() {
         for (cell, expected) in [
-            ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
             ("=1+1", "'=1+1"),
             ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
             ("-2+3", "'-2+3"),
@@ -73,7 +76,16 @@ mod tests {
 
     #[test]
     fn numbers_stay_numbers() {
-        for cell in ["-12.50", "+3", "-0.5", "0", "12", "-7", "+0.001", "123456789.123456"] {
+        for cell in [
+            "-12.50",
+            "+3",
+            "-0.5",
+            "0",
+            "12",
+            "-7",
+            "+0.001",
+            "123456789.123456",
+        ] {
             let safe = spreadsheet_safe(cell);
             assert!(matches!(safe, Cow::Borrowed(_)), "{cell:?} was copied");
             assert_eq!(safe, cell);
@@ -82,7 +94,16 @@ mod tests {
 
     #[test]
     fn ordinary_text_is_unchanged() {
-        for cell in ["", "Acme GmbH", "Umsätze", "a=b", "1-2", " =1", "'=1", "SKU-1"] {
+        for cell in [
+            "",
+            "Acme GmbH",
+            "Umsätze",
+            "a=b",
+            "1-2",
+            " =1",
+            "'=1",
+            "SKU-1",
+        ] {
             assert_eq!(spreadsheet_safe(cell), cell);
         }
     }

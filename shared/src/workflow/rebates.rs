@@ -7,7 +7,9 @@
 //! consumers on the same group cannot both win its revision, and the loser recomputes from the
 //! winner's figures. Requests per message: one program query, one partner read per distinct
 //! partner when a program is tier-gated, one BatchGetItem per 50 groups, one transaction per
-//! group; none of them grows with lines.
+//! group; none of them grows with lines. A line no ingestion could have accepted (a unit price
+//! or quantity out of bounds, as only a forged or corrupt message holds) is refused alone, with
+//! its reason logged, and the message's other lines accrue.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,14 +17,13 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
-use rust_decimal::Decimal;
-
 use crate::domain::pos::PosLine;
 use crate::domain::rebate::{
     GroupDelta, GroupKey, Grouped, OutOfRange, Period, Program, Rule, accrue, booking_period,
-    group_lines,
+    group_lines, line_revenue,
 };
 use crate::domain::{Money, PartnerId};
+use crate::formats::cell::spreadsheet_safe;
 use crate::messaging::Envelope;
 use crate::messaging::messages::SalesReported;
 use crate::store::{
@@ -39,6 +40,9 @@ const STALE_RETRIES: u32 = 20;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AccrualSummary {
     pub lines: usize,
+    /// Lines refused as out of range (a unit price or quantity no ingestion accepts): they
+    /// count nowhere, and the reason is logged.
+    pub lines_refused: usize,
     /// Lines no program applies to (held, out of every window, ineligible).
     pub lines_without_program: usize,
     pub groups_written: usize,
@@ -73,17 +77,17 @@ impl<S: Rebates + Partners + OnboardingStore + Sync> RebateAccrual<S> {
         lines: &[&PosLine],
         now: DateTime<Utc>,
     ) -> Result<usize, AccrualError> {
-        let sales: Vec<(PartnerId, String, Money)> = lines
-            .iter()
-            .filter(|l| !l.held)
-            .filter_map(|l| {
-                let partner = l.reseller_id.clone()?;
-                // In range: unit prices are at most 1e9 and quantities at most 1e6.
-                let amount = l.unit_price.amount * Decimal::from(l.quantity);
-                let month = l.invoice_date.format("%Y-%m").to_string();
-                Some((partner, month, Money::new(amount, l.unit_price.currency)))
-            })
-            .collect();
+        let mut sales: Vec<(PartnerId, String, Money)> = Vec::new();
+        for line in lines.iter().filter(|l| !l.held) {
+            let Some(partner) = line.reseller_id.clone() else {
+                continue;
+            };
+            // Within range: lines beyond ingestion's bounds were refused by `handle`, so
+            // a message's sums stay far below exact decimal range.
+            let amount = line_revenue(line)?;
+            let month = line.invoice_date.format("%Y-%m").to_string();
+            sales.push((partner, month, Money::new(amount, line.unit_price.currency)));
+        }
         if sales.is_empty() {
             return Ok(0);
         }
@@ -109,13 +113,26 @@ impl<S: Rebates + Partners + OnboardingStore + Sync> RebateAccrual<S> {
         let mut summary = AccrualSummary::default();
         // A line is unique by its key; a message never counts one twice.
         let mut seen = HashSet::new();
-        let lines: Vec<_> = message
+        let distinct: Vec<_> = message
             .payload
             .lines
             .iter()
             .filter(|l| seen.insert(l.key()))
             .collect();
-        summary.lines = lines.len();
+        summary.lines = distinct.len();
+        // A line no ingestion could have accepted is refused alone: the message's other lines
+        // accrue, and the batch goes on.
+        let lines: Vec<_> = distinct
+            .into_iter()
+            .filter(|line| match line_revenue(line) {
+                Ok(_) => true,
+                Err(why) => {
+                    tracing::warn!(message_id = %message.id, reason = %why, "sales line refused");
+                    summary.lines_refused += 1;
+                    false
+                }
+            })
+            .collect();
         summary.store_calls += self.add_partner_sales(message, &lines, now).await?;
         let programs = self.store.programs().await?;
         let tiers = self.partner_tiers(&programs, &lines).await?;
@@ -309,7 +326,9 @@ impl Statement {
         }
     }
 
-    /// The entries as CSV, one row each, for a partner's or finance's spreadsheet.
+    /// The entries as CSV, one row each, for a partner's or finance's spreadsheet. Every cell
+    /// goes through [`spreadsheet_safe`]: a program name or note that starts like a formula is
+    /// shown as text, while amounts stay numbers.
     pub fn to_csv(&self) -> Result<String, csv::Error> {
         let mut out = csv::Writer::from_writer(Vec::new());
         out.write_record([
@@ -329,7 +348,7 @@ impl Statement {
             "message_id",
         ])?;
         for e in &self.entries {
-            out.write_record([
+            let row = [
                 crate::store::attr::time_text(e.recorded_at),
                 e.program_id.to_string(),
                 e.version.to_string(),
@@ -344,9 +363,70 @@ impl Statement {
                 e.draft.rate.map(|r| r.to_string()).unwrap_or_default(),
                 e.draft.note.clone().unwrap_or_default(),
                 e.message_id.clone(),
-            ])?;
+            ];
+            out.write_record(row.iter().map(|cell| spreadsheet_safe(cell).into_owned()))?;
         }
         let bytes = out.into_inner().map_err(|e| e.into_error())?;
         Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProgramId;
+    use crate::domain::rebate::{EntryDraft, EntryKind};
+
+    fn entry(program_name: &str, amount: &str, note: Option<&str>) -> LedgerEntry {
+        let period: Period = "2026-Q2".parse().unwrap();
+        LedgerEntry {
+            program_id: ProgramId::generate(),
+            version: 1,
+            program_name: program_name.into(),
+            period,
+            booked_period: period,
+            currency: "USD".parse().unwrap(),
+            draft: EntryDraft {
+                kind: EntryKind::Reversal,
+                amount: amount.parse().unwrap(),
+                volume: "-1250".parse().unwrap(),
+                lines: 1,
+                rate: Some("0.01".parse().unwrap()),
+                note: note.map(str::to_string),
+            },
+            message_id: "m1".into(),
+            recorded_at: "2026-05-20T00:00:00Z".parse().unwrap(),
+        }
+    }
+
+    /// The cells of `csv`, row by row.
+    fn cells(csv: &str) -> Vec<Vec<String>> {
+        csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect()
+    }
+
+    #[test]
+    fn statement_csv_neutralises_formulas_and_keeps_numbers() {
+        let statement = Statement {
+            partner_id: PartnerId::generate(),
+            period: "2026-Q2".parse().unwrap(),
+            programs: vec![],
+            figures: vec![],
+            entries: vec![entry(
+                "=HYPERLINK(\"http://evil.example\",\"Q2 rebate\")",
+                "-12.50",
+                Some("@SUM(A1:A9)"),
+            )],
+        };
+        let rows = cells(&statement.to_csv().unwrap());
+        let row = &rows[0];
+        assert_eq!(row[3], "'=HYPERLINK(\"http://evil.example\",\"Q2 rebate\")");
+        assert_eq!(row[12], "'@SUM(A1:A9)");
+        // Amounts and volumes the system writes stay numbers.
+        assert_eq!(row[7], "-12.50");
+        assert_eq!(row[9], "-1250");
+        assert_eq!(row[11], "0.01");
     }
 }

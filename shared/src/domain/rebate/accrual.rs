@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use super::period::Period;
 use super::program::{Program, Rule, TierMode};
-use crate::domain::pos::PosLine;
+use crate::domain::pos::{MAX_UNIT_PRICE, PosLine};
 use crate::domain::{Money, PartnerId, ProgramId};
 
 /// One partner's volume under one program version in one period: the unit of accrual.
@@ -179,6 +179,30 @@ struct Evaluation {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("amount out of range: {0}")]
 pub struct OutOfRange(pub String);
+
+/// The most units ingestion accepts on a line (`domain::pos`'s `MAX_UNITS`, not exported).
+const MAX_UNITS: i64 = 1_000_000;
+
+/// A sales line's revenue (unit price x quantity), or why the line is refused. Ingestion
+/// accepts unit prices from 0 to [`MAX_UNIT_PRICE`] and at most [`MAX_UNITS`] units a line, so
+/// a line beyond that is forged or corrupt: it is refused here, before any sum made of it could
+/// leave exact decimal range (7.9e27 x 1e6 would), rather than failing its whole message.
+pub fn line_revenue(line: &PosLine) -> Result<Decimal, OutOfRange> {
+    let price = line.unit_price.amount;
+    let refused = |why: &str| {
+        OutOfRange(format!(
+            "invoice {:.64} line {:.64}: {} x {}: {why}",
+            line.invoice_number, line.line_number, line.quantity, line.unit_price
+        ))
+    };
+    if (price.is_sign_negative() && !price.is_zero()) || price > Decimal::from(MAX_UNIT_PRICE) {
+        return Err(refused("unit price outside 0 to 1,000,000,000"));
+    }
+    if line.quantity.unsigned_abs() > MAX_UNITS.unsigned_abs() {
+        return Err(refused("more than 1,000,000 units"));
+    }
+    mul(price, Decimal::from(line.quantity))
+}
 
 fn mul(a: Decimal, b: Decimal) -> Result<Decimal, OutOfRange> {
     a.checked_mul(b)

@@ -7,7 +7,7 @@ pub mod program;
 
 pub use accrual::{
     EntryDraft, EntryKind, GroupDelta, GroupFigures, GroupKey, Grouped, OutOfRange, accrue,
-    booking_period, group_lines,
+    booking_period, group_lines, line_revenue,
 };
 pub use period::{Period, PeriodKind};
 pub use program::{Basis, Eligibility, Program, ProgramTerms, Rule, Tier, TierMode};

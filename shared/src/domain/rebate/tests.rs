@@ -67,6 +67,27 @@ fn line(sku: &str, quantity: i64, price: &str) -> PosLine {
     }
 }
 
+#[test]
+fn line_revenue_refuses_what_ingestion_never_accepts() {
+    // The largest line ingestion accepts is in range, and exact.
+    assert_eq!(
+        line_revenue(&line("A", 1_000_000, "1000000000")).unwrap(),
+        dec("1000000000000000")
+    );
+    assert_eq!(line_revenue(&line("A", -3, "2.50")).unwrap(), dec("-7.50"));
+    for (quantity, price) in [
+        (1_000_000, "7900000000000000000000000000"),
+        (1, "1000000000.01"),
+        (1, "-1"),
+        (1_000_001, "1"),
+        (i64::MIN, "1"),
+        (i64::MAX, "79228162514264337593543950335"),
+    ] {
+        let refused = line_revenue(&line("A", quantity, price)).unwrap_err();
+        assert!(refused.0.starts_with("invoice INV-1 line 1: "), "{refused}");
+    }
+}
+
 /// Accrues `volumes` one after the other; returns the final figures and every entry.
 fn run(program: &Program, volumes: &[&str]) -> (GroupFigures, Vec<EntryDraft>) {
     let mut state = GroupFigures::default();
