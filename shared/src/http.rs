@@ -23,6 +23,12 @@ pub mod context {
 /// Request bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The longest numeral (a string of digits, `.`, `_` and signs) a body may hold. rust_decimal
+/// reads a numeral with one nested call per character, so a long run of zeros overflows the
+/// stack (10,000 overflow a 2 MiB thread in a debug build) and aborts the process, which no
+/// error handling can answer. No amount, rate or quantity needs more than 29 digits.
+pub const MAX_NUMERAL_CHARS: usize = 100;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -216,7 +222,8 @@ pub fn query_limit(request: &Request) -> Result<i32, ApiError> {
     }
 }
 
-/// Parses a JSON body: size limit, content type and syntax are checked, each with its own error.
+/// Parses a JSON body: size limit, content type, syntax and numerals' length are checked, each
+/// with its own error.
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
@@ -235,7 +242,59 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
             "a JSON body is required",
         )));
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+    let invalid = |e: serde_json::Error| ApiError::BadRequest(format!("invalid JSON: {e}"));
+    // Read as plain JSON first (serde_json reads strings without recursion and nesting up to
+    // 128 levels), so that a numeral no field may hold is refused before any field is read.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    let mut errors = ValidationErrors::new();
+    long_numerals(&value, &mut String::new(), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    // From the bytes again rather than the value: the errors keep their line and column.
+    serde_json::from_slice(bytes).map_err(invalid)
+}
+
+/// Adds an error for each string of `value` that a decimal parser would read character by
+/// character and that is longer than [`MAX_NUMERAL_CHARS`], named like the validation errors
+/// (`rule.tiers[1].from`).
+fn long_numerals(value: &serde_json::Value, path: &mut String, errors: &mut ValidationErrors) {
+    match value {
+        serde_json::Value::String(text) => {
+            let numeral = text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'+'));
+            if numeral && text.len() > MAX_NUMERAL_CHARS {
+                errors.add(
+                    path.clone(),
+                    format!(
+                        "a number of {} characters; numbers have at most {MAX_NUMERAL_CHARS}",
+                        text.len()
+                    ),
+                );
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                long_numerals(item, path, errors);
+                path.truncate(len);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (name, field) in fields {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(name);
+                long_numerals(field, path, errors);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +334,71 @@ mod tests {
             .map(|e| e["field"].clone())
             .collect();
         assert_eq!(fields, ["value.amount", "currency"]);
+    }
+
+    fn post(body: &str) -> Request {
+        let mut request = Request::new(Body::Text(body.to_string()));
+        request.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json".parse().expect("a header value"),
+        );
+        request
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Terms {
+        rule: Rule,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Rule {
+        tiers: Vec<Tier>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Tier {
+        from: rust_decimal::Decimal,
+        amount: Option<crate::domain::Money>,
+    }
+
+    /// rust_decimal parses a numeral with one nested call per character: 69,104 zeros (found
+    /// by the handlers' fuzz tests) overflowed the stack and aborted the process. Such a body
+    /// is a 422 naming the field, before any field is read.
+    #[test]
+    fn a_long_numeral_is_refused_by_name_instead_of_overflowing_the_stack() {
+        let zeros = "0".repeat(69_104);
+        for body in [
+            format!(r#"{{"rule": {{"tiers": [{{"from": "1"}}, {{"from": "{zeros}"}}]}}}}"#),
+            format!(
+                r#"{{"rule": {{"tiers": [{{"from": "1", "amount": {{"amount": "{zeros}", "currency": "USD"}}}}]}}}}"#
+            ),
+            // The same zeros written as escapes are the same string once decoded.
+            format!(
+                r#"{{"rule": {{"tiers": [{{"from": "{}"}}]}}}}"#,
+                "\\u0030".repeat(20_000)
+            ),
+        ] {
+            let request = post(&body);
+            // A thread with a Lambda-like stack, so that an overflow fails this test only.
+            let outcome = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || json_body::<Terms>(&request).map(|_| ()))
+                .expect("a thread")
+                .join()
+                .expect("no panic");
+            let Err(ApiError::Validation(errors)) = outcome else {
+                panic!("expected a 422, got {outcome:?}");
+            };
+            let text = errors.to_string();
+            assert!(text.contains("rule.tiers["), "{text}");
+            assert!(text.contains("characters"), "{text}");
+        }
+        // Numerals of ordinary length are read as before.
+        let ok = post(r#"{"rule": {"tiers": [{"from": "79228162514264337593543950335"}]}}"#);
+        assert!(json_body::<Terms>(&ok).is_ok());
     }
 
     #[test]

@@ -20,6 +20,10 @@ use serde_yaml::Value;
 
 use crate::store::DynamoStore;
 
+pub mod fuzz;
+mod requests;
+pub use requests::{api_request_raw, assert_not_server_error, describe_request, send_user_request};
+
 /// The workspace root (this crate lives in `<root>/shared`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

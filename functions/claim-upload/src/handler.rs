@@ -161,4 +161,6 @@ async fn dispatch(service: &ClaimService, request: &Request) -> Result<Response<
 }
 
 #[cfg(test)]
+mod json_fuzz;
+#[cfg(test)]
 mod tests;

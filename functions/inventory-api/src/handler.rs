@@ -250,6 +250,9 @@ fn require_staff(principal: &Principal) -> Result<(), ApiError> {
 }
 
 #[cfg(test)]
+mod json_fuzz;
+
+#[cfg(test)]
 mod tests {
     use lambda_http::http::StatusCode;
     use serde_json::{Value, json};

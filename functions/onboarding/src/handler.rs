@@ -127,6 +127,9 @@ async fn dispatch(
 }
 
 #[cfg(test)]
+mod json_fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use lambda_http::request::from_str;

@@ -224,6 +224,9 @@ async fn distributor<S: Partners>(
 }
 
 #[cfg(test)]
+mod json_fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use tributary::domain::pos::{

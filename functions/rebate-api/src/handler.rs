@@ -148,6 +148,9 @@ fn require_staff(principal: &Principal) -> Result<(), ApiError> {
 }
 
 #[cfg(test)]
+mod json_fuzz;
+
+#[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
     use tributary::domain::PartnerStatus;

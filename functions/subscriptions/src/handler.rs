@@ -57,6 +57,9 @@ async fn dispatch(service: &Subscriptions, request: &Request) -> Result<Response
 }
 
 #[cfg(test)]
+mod json_fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};

@@ -36,6 +36,11 @@ pub struct HeldName {
     pub last_invoice_date: NaiveDate,
 }
 
+/// The POS lines' bound on a reseller name (`domain/pos/validate.rs`), in characters and in
+/// UTF-8 bytes: the alias and held-line keys built from the name stay within DynamoDB's.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_NAME_BYTES: usize = 400;
+
 /// `POST /pos/held-lines/release`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +120,17 @@ impl<S: PosStore + Partners + Sync> HeldLines<S> {
             errors.add(
                 "reseller_name",
                 "must name the reseller as the distributor reported it",
+            );
+        } else if request.reseller_name.chars().count() > MAX_NAME_CHARS
+            || request.reseller_name.len() > MAX_NAME_BYTES
+            || name.len() > MAX_NAME_BYTES
+        {
+            // No POS line holds a longer name, and the alias key built from it must fit.
+            errors.add(
+                "reseller_name",
+                format!(
+                    "at most {MAX_NAME_CHARS} characters ({MAX_NAME_BYTES} bytes), as on a POS line"
+                ),
             );
         }
         match self.store.get_partner(&request.distributor).await? {
