@@ -81,6 +81,9 @@ async fn dispatch(service: &WebhookIngest, request: &Request) -> Result<Response
 }
 
 #[cfg(test)]
+mod json_fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
