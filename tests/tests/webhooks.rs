@@ -191,3 +191,63 @@ fn a_subscriber_failing_twice_gets_the_signed_notification_on_the_third_attempt(
     );
     assert_eq!(deleted.status, 204);
 }
+
+/// Defect 3 through the stack: a 200 KB body under a header of 1,500 empty `v1=` values was
+/// answered 401 only after one HMAC of the body per value (about 11 s). It is refused for the
+/// header's shape, as are an empty value and more values than a sender rotating needs; a
+/// source must list the types it may send.
+#[test]
+fn signature_headers_of_a_bad_shape_are_refused_for_it() {
+    let stack = Stack::load();
+    let admin = stack.demo_key("vendor_admin");
+    let source = format!("lms-{}", stamp());
+    let unlisted = stack.send(
+        "POST",
+        "/webhook-sources",
+        Some(&admin),
+        Some(&json!({"id": source, "name": "LMS"})),
+    );
+    assert_eq!(unlisted.status, 422, "{:?}", unlisted.body);
+    assert_eq!(unlisted.body["errors"][0]["field"], "event_types");
+    let reply = stack.send(
+        "POST",
+        "/webhook-sources",
+        Some(&admin),
+        Some(&json!({"id": source, "name": "LMS", "event_types": ["training.completed"]})),
+    );
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let secret = reply.body["secret"].as_str().unwrap().to_string();
+
+    let body = json!({
+        "id": format!("evt-{}", stamp()), "type": "training.completed",
+        "pad": "x".repeat(200 * 1024)
+    })
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let signed = sign(&secret, now, body.as_bytes());
+    let v1 = signed.split("v1=").nth(1).unwrap();
+    let path = format!("/webhooks/{source}");
+    for (header, fault) in [
+        (format!("t={now}{}", ",v1=".repeat(1500)), "longer than"),
+        (format!("t={now},v1=,v1={v1}"), "empty"),
+        (
+            format!("t={now}{}", format!(",v1={v1}").repeat(6)),
+            "more than 5",
+        ),
+    ] {
+        let reply = stack.send_raw("POST", &path, &[("chan-signature", &header)], Some(&body));
+        assert_eq!(reply.status, 401, "{fault}: {:?}", reply.body);
+        let detail = reply.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("malformed") && detail.contains(fault),
+            "{fault}: {detail}"
+        );
+    }
+    let events = stack.request(
+        "GET",
+        &format!("/webhook-sources/{source}/events"),
+        Some(&admin),
+    );
+    assert_eq!(events.status, 200, "{:?}", events.body);
+    assert_eq!(events.body["events"], json!([]));
+}
