@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs a command against a local stack started for it on spare ports (3100/5100/9100 unless
 # TRIBUTARY_TEST_PORTS="api moto invoke" says otherwise), then stops the stack.
-# The command finds the stack through TRIBUTARY_STACK_FILE.
+# The command finds the stack through TRIBUTARY_STACK_FILE. TRIBUTARY_TEST_STATE names another
+# state and log file stem, so that two runs on other ports do not share them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 read -r api moto invoke <<< "${TRIBUTARY_TEST_PORTS:-3100 5100 9100}"
-state="$root/.local/test-stack.json"
-log="$root/.local/test-stack.log"
+stem="${TRIBUTARY_TEST_STATE:-$root/.local/test-stack}"
+state="$stem.json"
+log="$stem.log"
 mkdir -p "$root/.local"
 rm -f "$state"
 

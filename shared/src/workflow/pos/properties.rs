@@ -77,7 +77,9 @@ fn stock_row() -> impl Strategy<Value = Vec<String>> {
 }
 
 fn csv_bytes(header: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
     writer.write_record(header).unwrap();
     for row in rows {
         writer.write_record(row).unwrap();
