@@ -1,8 +1,10 @@
 //! Inbound webhooks and their sources:
 //! - `POST /webhooks/{source}` (no API key: the `Chan-Signature` header is the credential):
 //!   202 once the event is stored and queued, 200 for an unknown type (stored, ignored) or an
-//!   id received before; 401 for an unknown source or a bad, stale or missing signature, 400
-//!   for a body that is not an event or a routed type with invalid data (nothing stored);
+//!   id received before; 413 for a body over 256 KiB (before any hashing); 401 for an unknown
+//!   source or a bad, stale, missing or malformed signature header (its shape is checked before
+//!   any MAC), 400 for a body that is not an event or a routed type with invalid data
+//!   (nothing stored);
 //! - `POST /webhook-sources`, `POST /webhook-sources/{id}/rotate` (vendor admins): the secret
 //!   is in that answer only;
 //! - `GET /webhook-sources`, `GET /webhook-sources/{id}/events?limit=` (vendor staff).
@@ -10,7 +12,7 @@
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use tributary::domain::webhook::SIGNATURE_HEADER;
+use tributary::domain::webhook::{SIGNATURE_HEADER, SignatureError};
 use tributary::http::{ApiError, MAX_BODY_BYTES, caller, json, json_body, query_limit, respond};
 use tributary::workflow::webhooks::{Receipt, RotationRequest, WebhookIngest};
 
@@ -26,10 +28,15 @@ async fn dispatch(service: &WebhookIngest, request: &Request) -> Result<Response
         if body.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge(body.len()));
         }
-        let signature = request
-            .headers()
-            .get(SIGNATURE_HEADER)
-            .and_then(|v| v.to_str().ok());
+        // A header of other than visible ASCII is there, and malformed: not "missing".
+        let signature = match request.headers().get(SIGNATURE_HEADER) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                ApiError::SignatureRefused(
+                    SignatureError::Malformed("not visible ASCII").to_string(),
+                )
+            })?),
+        };
         let (receipt, event_id) = service.receive(source, signature, body, now).await?;
         let status = match receipt {
             Receipt::Queued => StatusCode::ACCEPTED,
@@ -153,7 +160,7 @@ mod tests {
     async fn bad_signatures_are_refused_and_store_nothing() {
         let fixture = testing::webhooks().await;
         let service = &fixture.ingest;
-        let secret = create_source(service, "lms", json!([])).await;
+        let secret = create_source(service, "lms", json!(["training.completed"])).await;
         let body = training("evt-1", PARTNER);
         let now = Utc::now().timestamp();
         let tampered = body.replace("sales-101", "sales-999");
@@ -201,11 +208,92 @@ mod tests {
         );
     }
 
+    /// Defect 3: a large body under a header of 1,500 empty values was answered 401 only after
+    /// one HMAC of the body per value and per secret. It is refused for the header's shape; an
+    /// oversized body is refused before the signature is looked at.
+    #[tokio::test]
+    async fn signature_headers_of_a_bad_shape_are_refused_for_it() {
+        let fixture = testing::webhooks().await;
+        let service = &fixture.ingest;
+        let secret = create_source(service, "lms", json!(["training.completed"])).await;
+        let now = Utc::now().timestamp();
+        let body = format!(
+            r#"{{"id":"evt-big","type":"training.completed","pad":"{}"}}"#,
+            "x".repeat(200 * 1024)
+        );
+        let valid = sign(&secret, now, body.as_bytes());
+        let v1 = valid.split("v1=").nth(1).unwrap().to_string();
+        let cases = [
+            (format!("t={now}{}", ",v1=".repeat(1500)), "longer than"),
+            (format!("t={now},v1="), "empty"),
+            (format!("t={now},v1=,v1={v1}"), "empty"),
+            (
+                format!(
+                    "t={now}{},v1={v1}",
+                    format!(",v1={}", "0".repeat(64)).repeat(5)
+                ),
+                "more than 5",
+            ),
+        ];
+        for (header, fault) in cases {
+            let response = route(service, delivery("lms", &body, Some(header))).await;
+            assert_eq!(response.status(), 401, "{fault}");
+            let problem = testing::response_json(&response);
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("malformed") && detail.contains(fault),
+                "{fault}: {detail}"
+            );
+        }
+        // Bytes that are not visible ASCII make a malformed header, not a missing one.
+        let mut request = delivery("lms", &body, None);
+        request.headers_mut().insert(
+            SIGNATURE_HEADER,
+            lambda_http::http::HeaderValue::from_bytes(b"t=1,v1=\xe9").unwrap(),
+        );
+        let response = route(service, request).await;
+        assert_eq!(response.status(), 401);
+        let detail = testing::response_json(&response)["detail"].to_string();
+        assert!(detail.contains("malformed: not visible ASCII"), "{detail}");
+        // A body over the limit is refused before any hashing, whatever the header.
+        let oversized = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
+        let header = format!("t={now}{}", ",v1=".repeat(1500));
+        let response = route(service, delivery("lms", &oversized, Some(header))).await;
+        assert_eq!(response.status(), 413);
+        assert!(
+            service
+                .store
+                .event("lms", "evt-big")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_source_must_list_the_types_it_may_send() {
+        let fixture = testing::webhooks().await;
+        let service = &fixture.ingest;
+        for (body, field) in [
+            (json!({ "id": "lms", "name": "The LMS" }), "event_types"),
+            (
+                json!({ "id": "lms", "name": "The LMS", "event_types": [] }),
+                "event_types",
+            ),
+        ] {
+            let response = route(service, admin("POST", "/webhook-sources", Some(body))).await;
+            assert_eq!(response.status(), 422);
+            let problem = testing::response_json(&response);
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
+        assert!(service.store.source("lms").await.unwrap().is_none());
+    }
+
     #[tokio::test]
     async fn an_event_is_stored_and_queued_once() {
         let fixture = testing::webhooks().await;
         let service = &fixture.ingest;
-        let secret = create_source(service, "lms", json!([])).await;
+        let secret = create_source(service, "lms", json!(["training.completed"])).await;
         let body = training("evt-1", PARTNER);
         let response = route(service, signed("lms", &secret, &body)).await;
         assert_eq!(response.status(), 202);
@@ -234,7 +322,7 @@ mod tests {
     async fn rotation_keeps_the_old_secret_for_the_overlap() {
         let fixture = testing::webhooks().await;
         let service = &fixture.ingest;
-        let old = create_source(service, "erp", json!([])).await;
+        let old = create_source(service, "erp", json!(["training.completed"])).await;
         let response = route(
             service,
             admin(
@@ -351,11 +439,11 @@ mod tests {
             .map(|e| e["field"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(fields, ["id", "name", "event_types[0]"]);
-        create_source(service, "lms", json!([])).await;
+        create_source(service, "lms", json!(["training.completed"])).await;
         let again = admin(
             "POST",
             "/webhook-sources",
-            Some(json!({ "id": "lms", "name": "x" })),
+            Some(json!({ "id": "lms", "name": "x", "event_types": ["price.changed"] })),
         );
         assert_eq!(route(service, again).await.status(), 409);
         let unknown = admin("POST", "/webhook-sources/nope/rotate", None);
