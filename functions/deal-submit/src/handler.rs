@@ -108,9 +108,6 @@ fn list_query(request: &Request) -> Result<DealQuery, ApiError> {
 }
 
 #[cfg(test)]
-mod json_fuzz;
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use tributary::domain::PartnerStatus;
@@ -339,5 +336,84 @@ mod tests {
         )
         .await;
         assert_eq!(bad_cursor.status(), 400);
+    }
+
+    /// The fields a 422 names.
+    fn faults(response: &Response<Body>) -> Vec<String> {
+        body(response)["errors"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_huge_product_list_or_product_id_is_a_422_naming_it() {
+        let (deps, _) = deps().await;
+        let me = partner(&deps).await;
+        // 30,000 distinct SKUs still fit a request body (256 KiB): 300 catalog reads if looked up.
+        let mut huge = sample();
+        huge["products"] = (0..30_000).map(|i| format!("{i:x}")).collect();
+        let started = std::time::Instant::now();
+        let response = route(&deps, request("POST", "/deals", Some(huge), "partner", &me)).await;
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), 422, "{:?}", body(&response));
+        assert_eq!(faults(&response), ["products"]);
+        // Validation, not 300 catalog reads.
+        assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+
+        let mut long_id = sample();
+        long_id["products"] = serde_json::json!(["S".repeat(3000)]);
+        let response = route(
+            &deps,
+            request("POST", "/deals", Some(long_id), "partner", &me),
+        )
+        .await;
+        assert_eq!(response.status(), 422, "{:?}", body(&response));
+        assert_eq!(faults(&response), ["products[0]"]);
+        assert!(
+            body(&response).to_string().contains("at most 64 bytes"),
+            "{:?}",
+            body(&response)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rejection_reason_is_bounded() {
+        let (deps, sqs) = deps().await;
+        let me = partner(&deps).await;
+        let created = route(
+            &deps,
+            request("POST", "/deals", Some(sample()), "partner", &me),
+        )
+        .await;
+        let id = body(&created)["id"].as_str().unwrap().to_string();
+        let path = format!("/deals/{id}/decision");
+        let reject = |text: String| serde_json::json!({"decision": "reject", "reason": {"code": "other", "text": text}});
+        // Within a request body, yet a notification carrying it would pass SQS's 256 KiB.
+        for text in ["x".repeat(260_000), "é".repeat(1001)] {
+            let response = route(
+                &deps,
+                request("POST", &path, Some(reject(text)), "channel_manager", "ada"),
+            )
+            .await;
+            assert_eq!(response.status(), 422, "{:?}", body(&response)["status"]);
+            assert_eq!(faults(&response), ["reason.text"]);
+        }
+        testing::drain(&sqs, &deps.settings.notifications_queue_url).await;
+        let response = route(
+            &deps,
+            request(
+                "POST",
+                &path,
+                Some(reject("é".repeat(1000))),
+                "channel_manager",
+                "ada",
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), 200, "{:?}", body(&response)["detail"]);
+        assert_eq!(body(&response)["status"], "rejected");
     }
 }

@@ -55,9 +55,6 @@ const LEGAL_SUFFIXES: &[&str] = &[
     "oyj",
 ];
 
-/// Second-level labels under which registrable domains take three labels (`acme.co.uk`).
-const SECOND_LEVEL: &[&str] = &["co", "com", "org", "net", "gov", "ac", "edu", "ne", "or"];
-
 /// The company name compared for conflicts: lower case, punctuation and "and" removed, legal
 /// suffixes (Inc, LLC, GmbH, ...) and a leading "the" dropped, whitespace collapsed.
 pub fn normalize_company_name(name: &str) -> String {
@@ -79,8 +76,14 @@ pub fn normalize_company_name(name: &str) -> String {
     words.join(" ")
 }
 
+/// The longest host name DNS allows, in bytes.
+const MAX_HOST_BYTES: usize = 253;
+
 /// The registrable domain compared for conflicts: `https://www.Sales.Example.com/x` and
-/// `example.com` are one customer. `None` when the input is not a domain.
+/// `example.com` are one customer, as are `sales.abc.co.uk` and `abc.co.uk`, but not
+/// `alice.github.io` and `bob.github.io`: the suffixes come from the Public Suffix List
+/// (private ones included), an unknown top-level label counting as a suffix of its own. `None`
+/// when the input is not a host name, or is a public suffix alone (`co.uk`).
 pub fn normalize_domain(domain: &str) -> Option<String> {
     let mut host = domain.trim().to_lowercase();
     if let Some((_, rest)) = host.split_once("://") {
@@ -93,6 +96,7 @@ pub fn normalize_domain(domain: &str) -> Option<String> {
     let host = host.trim_end_matches('.');
     let labels: Vec<&str> = host.split('.').collect();
     let valid = labels.len() >= 2
+        && host.len() <= MAX_HOST_BYTES
         && labels.iter().all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -106,13 +110,7 @@ pub fn normalize_domain(domain: &str) -> Option<String> {
     if !valid {
         return None;
     }
-    let n = labels.len();
-    let keep = if n >= 3 && labels[n - 1].len() == 2 && SECOND_LEVEL.contains(&labels[n - 2]) {
-        3
-    } else {
-        2
-    };
-    Some(labels[n - keep..].join("."))
+    psl::domain_str(host).map(str::to_string)
 }
 
 /// The end customer of an opportunity, as registered.
@@ -225,6 +223,27 @@ pub enum RejectionReason {
     OutsideTerritory,
     Incomplete,
     Other { text: String },
+}
+
+/// The longest free-text rejection reason: it travels in the deal's history and in the
+/// partner's notification, which must stay far inside SQS's 256 KiB.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+impl RejectionReason {
+    /// `other` states its reason, in at most [`MAX_REASON_CHARS`] characters (4,000 bytes).
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        match self {
+            RejectionReason::Other { text }
+                if text.trim().is_empty() || text.chars().count() > MAX_REASON_CHARS =>
+            {
+                Err(ValidationErrors::single(
+                    "reason.text",
+                    format!("required for reason other, at most {MAX_REASON_CHARS} characters"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What a deal needs for the conflict rule.
@@ -571,9 +590,28 @@ pub struct ValidDeal {
 /// Approving a deal locks each (customer key, product) pair in one DynamoDB transaction of at
 /// most 100 items: two keys times 40 products, plus the deal, its history and index entries.
 pub const MAX_PRODUCTS: usize = 40;
+/// The longest SKU the catalog holds (see `domain::catalog`): a longer one cannot be known, and
+/// is never looked up.
+pub const MAX_SKU_BYTES: usize = 64;
 pub const MAX_NOTES_CHARS: usize = 2000;
 
 impl DealRequest {
+    /// The SKUs [`DealRequest::validate`] needs the catalog to answer for: none when the list
+    /// is missing or longer than [`MAX_PRODUCTS`] (refused whatever the catalog holds), and
+    /// never an empty or over-long one. So a request costs at most one catalog read of
+    /// [`MAX_PRODUCTS`] small keys, however large its list.
+    pub fn skus_to_look_up(&self) -> Vec<String> {
+        match &self.products {
+            Some(list) if list.len() <= MAX_PRODUCTS => list
+                .iter()
+                .map(|sku| sku.trim())
+                .filter(|sku| !sku.is_empty() && sku.len() <= MAX_SKU_BYTES)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Checks every field and reports every fault at once. `is_known_sku` answers from the catalog.
     pub fn validate(
         self,
@@ -624,6 +662,11 @@ impl DealRequest {
                     let sku = sku.trim().to_string();
                     if sku.is_empty() {
                         errors.add(format!("products[{index}]"), "empty SKU");
+                    } else if sku.len() > MAX_SKU_BYTES {
+                        errors.add(
+                            format!("products[{index}]"),
+                            format!("at most {MAX_SKU_BYTES} bytes"),
+                        );
                     } else if !is_known_sku(&sku) {
                         errors.add(format!("products[{index}]"), format!("unknown SKU {sku:?}"));
                     } else {
@@ -787,6 +830,38 @@ mod tests {
         ] {
             assert_eq!(normalize_domain(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn registrable_domains_follow_the_public_suffix_list() {
+        let domain = |d: &str| normalize_domain(d);
+        // github.io is a public suffix: each user's site is its own registrable domain.
+        assert_eq!(
+            domain("alice.github.io").as_deref(),
+            Some("alice.github.io")
+        );
+        assert_ne!(domain("alice.github.io"), domain("bob.github.io"));
+        for (input, expected) in [
+            ("sales.abc.co.uk", "abc.co.uk"),
+            ("www.shop.example.com.au", "example.com.au"),
+            ("eu.acme.co.jp", "acme.co.jp"),
+            ("docs.acme.gov.br", "acme.gov.br"),
+            ("a.b.acme.de", "acme.de"),
+            // Suffixes a hand list misses.
+            ("sales.acme.ltd.uk", "acme.ltd.uk"),
+            ("foo.city.kawasaki.jp", "city.kawasaki.jp"),
+            // An unknown top-level label counts as a suffix of its own.
+            ("sales.acme.internalcorp", "acme.internalcorp"),
+        ] {
+            assert_eq!(domain(input).as_deref(), Some(expected), "{input}");
+        }
+        // A public suffix alone names no customer.
+        for suffix in ["co.uk", "github.io", "com.au"] {
+            assert_eq!(domain(suffix), None, "{suffix}");
+        }
+        // Hosts are at most 253 bytes (DNS); the customer key stays far inside DynamoDB's limits.
+        let long = format!("{}.example.com", ["a"; 130].join("."));
+        assert_eq!(domain(&long), None);
     }
 
     fn facts(

@@ -193,13 +193,13 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
                 partner.status
             )));
         }
-        let asked: Vec<String> = request
-            .products
-            .iter()
-            .flatten()
-            .map(|sku| sku.trim().to_string())
-            .collect();
-        let known: BTreeSet<String> = self.store.known_skus(&asked).await?;
+        // Only a list within bounds is looked up: a huge one is refused without a read.
+        let asked = request.skus_to_look_up();
+        let known: BTreeSet<String> = if asked.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.store.known_skus(&asked).await?
+        };
         let valid = request.validate(now.date_naive(), |sku| known.contains(sku))?;
         let (deal, entry) = Deal::register(partner_id, valid, now);
         self.store.create_deal(&deal, &entry).await?;
@@ -362,15 +362,7 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         match decision {
             Decision::Approve => self.approve(&deal, &principal.id, now).await,
             Decision::Reject { reason } => {
-                if let RejectionReason::Other { text } = &reason
-                    && text.trim().is_empty()
-                {
-                    return Err(ValidationErrors::single(
-                        "reason.text",
-                        "required for reason other",
-                    )
-                    .into());
-                }
+                reason.validate()?;
                 self.step(&deal, Action::Reject(reason), &principal.id, now)
                     .await
             }
@@ -898,5 +890,129 @@ mod tests {
             notes.iter().any(|n| n.contains("deal.expiring"))
                 && notes.iter().any(|n| n.contains("deal.expired"))
         );
+    }
+
+    /// The deal store, counting the SKUs asked of the catalog: what a registration reads.
+    struct CountingCatalog<'a> {
+        inner: &'a DynamoStore,
+        asked: std::sync::Mutex<Vec<usize>>,
+    }
+
+    impl Catalog for CountingCatalog<'_> {
+        async fn known_skus(&self, skus: &[String]) -> Result<BTreeSet<String>, StoreError> {
+            self.asked.lock().unwrap().push(skus.len());
+            self.inner.known_skus(skus).await
+        }
+        async fn put_skus(&self, skus: &[(String, String)]) -> Result<(), StoreError> {
+            self.inner.put_skus(skus).await
+        }
+        async fn put_entries_as_of(
+            &self,
+            entries: &[crate::domain::catalog::CatalogEntry],
+            as_of: DateTime<Utc>,
+        ) -> Result<usize, StoreError> {
+            self.inner.put_entries_as_of(entries, as_of).await
+        }
+    }
+
+    impl Partners for CountingCatalog<'_> {
+        async fn get_partner(&self, id: &PartnerId) -> Result<Option<Partner>, StoreError> {
+            self.inner.get_partner(id).await
+        }
+        async fn create_partner(&self, partner: &Partner) -> Result<(), StoreError> {
+            self.inner.create_partner(partner).await
+        }
+        async fn set_partner_status(
+            &self,
+            id: &PartnerId,
+            status: PartnerStatus,
+            expected_version: u64,
+            now: DateTime<Utc>,
+        ) -> Result<Partner, StoreError> {
+            self.inner
+                .set_partner_status(id, status, expected_version, now)
+                .await
+        }
+        async fn list_partners(&self) -> Result<Vec<Partner>, StoreError> {
+            self.inner.list_partners().await
+        }
+    }
+
+    impl Deals for CountingCatalog<'_> {
+        async fn create_deal(&self, deal: &Deal, entry: &HistoryEntry) -> Result<(), StoreError> {
+            self.inner.create_deal(deal, entry).await
+        }
+        async fn get_deal(
+            &self,
+            id: &DealId,
+        ) -> Result<Option<(Deal, Vec<HistoryEntry>)>, StoreError> {
+            self.inner.get_deal(id).await
+        }
+        async fn apply_transition(
+            &self,
+            before: &Deal,
+            after: &Deal,
+            entry: &HistoryEntry,
+        ) -> Result<(), StoreError> {
+            self.inner.apply_transition(before, after, entry).await
+        }
+        async fn mark_expiry_warned(&self, deal: &Deal) -> Result<(), StoreError> {
+            self.inner.mark_expiry_warned(deal).await
+        }
+        async fn claims_on(
+            &self,
+            keys: &crate::domain::deal::CustomerKeys,
+        ) -> Result<Vec<(DealId, crate::domain::deal::DealFacts)>, StoreError> {
+            self.inner.claims_on(keys).await
+        }
+        async fn list_deals(
+            &self,
+            query: &DealQuery,
+        ) -> Result<crate::store::DealPage, StoreError> {
+            self.inner.list_deals(query).await
+        }
+        async fn deals_due(
+            &self,
+            status: DealStatus,
+            until: DateTime<Utc>,
+        ) -> Result<Vec<Deal>, StoreError> {
+            self.inner.deals_due(status, until).await
+        }
+    }
+
+    #[tokio::test]
+    async fn product_lists_and_ids_are_bounded_before_the_catalog_is_read() {
+        let world = World::new().await;
+        let partner = world.partner(PartnerStatus::Active).await;
+        let store = CountingCatalog {
+            inner: &world.service.store,
+            asked: Default::default(),
+        };
+        let flow = DealWorkflow {
+            store: &store,
+            publisher: &world.service.publisher,
+            settings: &world.service.settings,
+        };
+        let faults = |result: Result<Deal, DealError>| match result {
+            Err(DealError::Invalid(errors)) => {
+                errors.0.iter().map(|e| e.field.clone()).collect::<Vec<_>>()
+            }
+            other => panic!("{other:?}"),
+        };
+
+        let mut huge = request("ABC", "100");
+        huge.products = Some((0..100_000).map(|i| format!("SKU-{i}")).collect());
+        assert_eq!(
+            faults(flow.register(&partner, huge, Utc::now()).await),
+            ["products"]
+        );
+        let mut long_id = request("ABC", "100");
+        long_id.products = Some(vec!["SKU-1".into(), "S".repeat(3000)]);
+        assert_eq!(
+            faults(flow.register(&partner, long_id, Utc::now()).await),
+            ["products[1]"]
+        );
+        // Neither list was read; the SKU within bounds was looked up alone.
+        assert_eq!(*store.asked.lock().unwrap(), [1]);
     }
 }
