@@ -108,6 +108,9 @@ fn list_query(request: &Request) -> Result<DealQuery, ApiError> {
 }
 
 #[cfg(test)]
+mod json_fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use tributary::domain::PartnerStatus;
