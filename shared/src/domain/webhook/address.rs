@@ -301,6 +301,11 @@ mod tests {
             ("https://[::1]/hook", "private"),
             ("https://169.254.169.254/latest", "private"),
             ("https://127.0.0.1:8443/", "private"),
+            // Other spellings of loopback parse to the same address.
+            ("https://2130706433/", "private"),
+            ("https://0x7f.1/", "private"),
+            ("https://[::ffff:0:127.0.0.1]/", "private"),
+            ("https://[3fff::1]/", "private"),
             ("not a url", "not a valid URL"),
         ] {
             let err = strict.check_url(url).unwrap_err();
