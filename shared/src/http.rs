@@ -23,11 +23,8 @@ pub mod context {
 /// Request bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// The longest numeral (a string of digits, `.`, `_` and signs) a body may hold. rust_decimal
-/// reads a numeral with one nested call per character, so a long run of zeros overflows the
-/// stack (10,000 overflow a 2 MiB thread in a debug build) and aborts the process, which no
-/// error handling can answer. No amount, rate or quantity needs more than 29 digits.
-pub const MAX_NUMERAL_CHARS: usize = 100;
+/// Strings of digits longer than this are refused before any field is read (see there).
+pub use crate::domain::money::MAX_NUMERAL_CHARS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

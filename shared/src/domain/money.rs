@@ -72,11 +72,17 @@ impl<'de> Deserialize<'de> for Currency {
     }
 }
 
+/// The longest numeral (digits, `.`, `_` and signs) read as a decimal. rust_decimal reads a
+/// numeral with one nested call per character, so a long run of zeros overflows the stack
+/// (10,000 overflow a 2 MiB thread in a debug build) and aborts the process, which no error
+/// handling can answer. No amount, rate or quantity needs more than 29 digits.
+pub const MAX_NUMERAL_CHARS: usize = 100;
+
 /// An exact amount in one currency. Serialised as `{"amount": "12.50", "currency": "USD"}`:
 /// the amount is a string so that no JSON reader turns it into a float.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "bounded_amount")]
     pub amount: Decimal,
     pub currency: Currency,
 }
@@ -93,6 +99,12 @@ impl Money {
     /// Parses an amount written with a `.` decimal point, as the API and the store hold it.
     pub fn parse(amount: &str, currency: &str) -> Result<Self, MoneyError> {
         let currency = currency.parse()?;
+        if amount.trim().len() > MAX_NUMERAL_CHARS {
+            return Err(MoneyError::InvalidAmount(format!(
+                "{} characters",
+                amount.len()
+            )));
+        }
         let amount = Decimal::from_str_exact(amount.trim())
             .map_err(|_| MoneyError::InvalidAmount(amount.to_string()))?;
         Ok(Self::new(amount, currency))
@@ -149,12 +161,65 @@ impl fmt::Display for Money {
     }
 }
 
+/// `rust_decimal::serde::str`, for amounts of at most [`MAX_NUMERAL_CHARS`] characters.
+mod bounded_amount {
+    use super::MAX_NUMERAL_CHARS;
+    use rust_decimal::Decimal;
+    use serde::de::{Error, IntoDeserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        rust_decimal::serde::str::serialize(value, serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        if text.len() > MAX_NUMERAL_CHARS {
+            return Err(D::Error::custom(format!(
+                "an amount of {} characters; amounts have at most {MAX_NUMERAL_CHARS}",
+                text.len()
+            )));
+        }
+        let text: &str = &text;
+        rust_decimal::serde::str::deserialize(text.into_deserializer())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn usd(amount: &str) -> Money {
         Money::parse(amount, "USD").unwrap()
+    }
+
+    /// rust_decimal reads a numeral with one nested call per character: 69,104 zeros in an
+    /// amount (a webhook's price change, say) overflowed the stack and aborted the process.
+    #[test]
+    fn a_long_amount_is_refused_instead_of_overflowing_the_stack() {
+        let zeros = "0".repeat(69_104);
+        let outcome = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let json = format!(r#"{{"amount": "{zeros}", "currency": "USD"}}"#);
+                let parsed = serde_json::from_str::<Money>(&json).map_err(|e| e.to_string());
+                (parsed, Money::parse(&zeros, "USD").is_err())
+            })
+            .expect("a thread")
+            .join()
+            .expect("no panic");
+        let (parsed, refused) = outcome;
+        assert!(
+            parsed.as_ref().is_err_and(|e| e.contains("at most 100")),
+            "{parsed:?}"
+        );
+        assert!(refused);
+        let most = "79228162514264337593543950335";
+        assert_eq!(
+            serde_json::from_str::<Money>(&format!(r#"{{"amount": "{most}", "currency": "USD"}}"#))
+                .unwrap(),
+            usd(most)
+        );
     }
 
     #[test]

@@ -287,15 +287,25 @@ pub fn hostile(rng: &mut Rng, like: &Value) -> (Value, String) {
             (n.clone(), format!("the integer {n}"))
         }
         7 => {
-            let text = pick_str(rng, AMOUNTS);
+            // A long numeral, which a decimal parser reads one nested call per character.
+            let long = match rng.below(4) {
+                0 => "0".repeat(10_000 + rng.below(90_000) as usize),
+                1 => "1_".repeat(5_000 + rng.below(45_000) as usize),
+                _ => String::new(),
+            };
+            let text = if long.is_empty() {
+                pick_str(rng, AMOUNTS)
+            } else {
+                &long
+            };
             match like {
                 // An amount object keeps its shape with the hostile amount inside.
                 Value::Object(map) if map.contains_key("amount") => {
                     let mut map = map.clone();
                     map.insert("amount".into(), json!(text));
-                    (Value::Object(map), format!("the amount {text:?}"))
+                    (Value::Object(map), format!("the amount {:?}", cut(text)))
                 }
-                _ => (json!(text), format!("the string {text:?}")),
+                _ => (json!(text), format!("the string {:?}", cut(text))),
             }
         }
         8 => {
@@ -406,6 +416,15 @@ fn pointers(value: &Value) -> Vec<String> {
     let mut out = Vec::new();
     walk(value, String::new(), &mut out);
     out
+}
+
+/// A label's view of a long text.
+fn cut(text: &str) -> String {
+    if text.len() <= 40 {
+        text.to_string()
+    } else {
+        format!("{}... ({} bytes)", &text[..40], text.len())
+    }
 }
 
 fn unescape(key: &str) -> String {
