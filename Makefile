@@ -21,8 +21,8 @@ test: setup test-unit test-local-stack test-e2e ## Run every test: unit, handler
 test-unit: setup ## Unit and handler tests (each test process starts its own moto)
 	cargo test
 
-test-local-stack: setup ## Tests of the local stack's API Gateway, SQS and schedule emulation
-	cd infra/local && ../../$(VENV)/python -m unittest -v test_runtime
+test-local-stack: setup ## Tests of the local stack's API Gateway, SQS and schedule emulation, and of the functions' IAM policies
+	cd infra/local && ../../$(VENV)/python -m unittest -v test_runtime test_iam
 
 test-e2e: setup ## End-to-end tests against a local stack started for them on spare ports
 	infra/local/with-stack.sh cargo test -p e2e

@@ -44,16 +44,6 @@ pub fn init_cli() {
         .init();
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn maps_lambda_log_levels_to_tracing_directives() {
-        assert_eq!(super::lambda_level("FATAL"), "error");
-        assert_eq!(super::lambda_level("WARN"), "warn");
-        assert_eq!(super::lambda_level("DEBUG"), "debug");
-    }
-}
-
 /// The text of a caught panic's payload (a `&str` or `String` for `panic!` with a message), for
 /// logging where a panic is turned into an error.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -62,4 +52,14 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn maps_lambda_log_levels_to_tracing_directives() {
+        assert_eq!(super::lambda_level("FATAL"), "error");
+        assert_eq!(super::lambda_level("WARN"), "warn");
+        assert_eq!(super::lambda_level("DEBUG"), "debug");
+    }
 }

@@ -358,13 +358,11 @@ mod tests {
         // 30,000 distinct SKUs still fit a request body (256 KiB): 300 catalog reads if looked up.
         let mut huge = sample();
         huge["products"] = (0..30_000).map(|i| format!("{i:x}")).collect();
-        let started = std::time::Instant::now();
+        // Refused by validation, before any catalog read (counted by the workflow's test
+        // `product_lists_and_ids_are_bounded_before_the_catalog_is_read`; no timing here).
         let response = route(&deps, request("POST", "/deals", Some(huge), "partner", &me)).await;
-        let elapsed = started.elapsed();
         assert_eq!(response.status(), 422, "{:?}", body(&response));
         assert_eq!(faults(&response), ["products"]);
-        // Validation, not 300 catalog reads.
-        assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
 
         let mut long_id = sample();
         long_id["products"] = serde_json::json!(["S".repeat(3000)]);

@@ -594,6 +594,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(private.contains("private"), "{private}");
+        // A name that resolves to a non-public address is refused without saying which.
+        let strict = Subscriptions {
+            store: service.store.clone(),
+            policy: tributary::domain::webhook::AddressPolicy {
+                allow_loopback: false,
+            },
+        };
+        let named = strict
+            .create(
+                &me,
+                request("https://localhost/x", &["*"], None),
+                Utc::now(),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            named.contains("localhost resolves to a non-public address"),
+            "{named}"
+        );
+        assert!(
+            !named.contains("127.0.0.1") && !named.contains("::1"),
+            "{named}"
+        );
         let others = subscriptions
             .create(
                 &me,

@@ -100,10 +100,10 @@ pub(super) fn read_first_sheet(reader: Box<dyn Read + Send>) -> Result<SheetReco
                 ))));
                 return;
             }
-            if row.as_ref().is_some_and(|(current, _)| *current != index) {
-                if !emit(row.take().expect("a row in progress")) {
-                    return;
-                }
+            if row.as_ref().is_some_and(|(current, _)| *current != index)
+                && !emit(row.take().expect("a row in progress"))
+            {
+                return;
             }
             let (_, fields) = row.get_or_insert_with(|| (index, Vec::new()));
             let column = column as usize;

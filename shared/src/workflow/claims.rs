@@ -609,13 +609,8 @@ impl ClaimService {
         let (to, reason, fund, duplicate, pre_approval) = match decision {
             Decision::Approve => (ClaimStatus::Approved, None, None, None, None),
             Decision::Reject { reason } => {
-                if reason.trim().is_empty() {
-                    return Err(ValidationErrors::single(
-                        "reason",
-                        "a rejection states its reason",
-                    )
-                    .into());
-                }
+                // Bounded like every free-text reason: it travels in the claim's notification.
+                let reason = rejection_reason(&reason)?;
                 claim.rejections = vec![Rejection::new(RejectionCode::Declined, reason.clone())];
                 claim.reserved = false;
                 (

@@ -15,7 +15,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::deal::normalize_company_name;
-use crate::domain::pos::LineKey;
+use crate::domain::pos::{LineKey, MAX_NAME_BYTES, MAX_NAME_CHARS};
 use crate::domain::{PartnerId, PartnerKind, ValidationErrors};
 use crate::messaging::messages::SalesReported;
 use crate::messaging::{Envelope, PublishError, SqsPublisher};
@@ -35,11 +35,6 @@ pub struct HeldName {
     pub first_invoice_date: NaiveDate,
     pub last_invoice_date: NaiveDate,
 }
-
-/// The POS lines' bound on a reseller name (`domain/pos/validate.rs`), in characters and in
-/// UTF-8 bytes: the alias and held-line keys built from the name stay within DynamoDB's.
-const MAX_NAME_CHARS: usize = 200;
-const MAX_NAME_BYTES: usize = 400;
 
 /// `POST /pos/held-lines/release`.
 #[derive(Debug, Clone, Deserialize)]

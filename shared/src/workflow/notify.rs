@@ -192,13 +192,9 @@ impl Subscriptions {
             .map_err(|e| format!("{host} does not resolve: {e}"))?
             .map(|addr| addr.ip())
             .collect();
-        match addresses.iter().find(|ip| !self.policy.permits(**ip)) {
-            Some(ip) => Err(format!(
-                "{host} resolves to {ip}, a private, loopback, link-local or reserved address"
-            )),
-            None if addresses.is_empty() => Err(format!("{host} does not resolve")),
-            None => Ok(()),
-        }
+        // The answer never says what the name resolved to: a subscriber must not learn the
+        // addresses of the vendor's network from our refusals.
+        self.policy.check_resolved(host, &addresses)
     }
 
     /// `GET /subscriptions`: vendor staff see all, a partner its own.

@@ -419,6 +419,17 @@ async fn a_manager_rejection_releases_the_reservation() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Nor an unbounded one: it travels in the claim's notification (SQS: 256 KiB).
+    let (status, _) = call(
+        &service,
+        "POST",
+        &decide,
+        Some(serde_json::json!({"decision": "reject", "reason": "x".repeat(200_000)})),
+        "channel_manager",
+        "mia",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, claim) = call(
         &service,
         "POST",

@@ -14,6 +14,7 @@ pub use file::{FileCounts, FileId, FileStatus, PosFile};
 pub use line::{FileKind, HeldUnder, InventoryLine, LineKey, PosLine, Rejection, TransactionType};
 pub use profile::{ColumnRef, Field, Layout, LayoutError, MappingProfile, Profile, TextEncoding};
 pub use validate::{
-    DateWindow, MAX_AHEAD_DAYS, MAX_UNIT_PRICE, ResellerDirectory, Validator, Verdict,
+    DateWindow, MAX_AHEAD_DAYS, MAX_ID_BYTES, MAX_ID_CHARS, MAX_NAME_BYTES, MAX_NAME_CHARS,
+    MAX_UNIT_PRICE, MAX_UNITS, ResellerDirectory, Validator, Verdict,
 };
 pub use values::{DatePattern, NumberFormat};

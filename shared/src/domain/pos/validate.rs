@@ -237,9 +237,8 @@ impl<'a> Validator<'a> {
         faults: &mut Faults,
     ) -> Option<&'r str> {
         let value = self.text(fields, field);
-        match value {
-            None => faults.add(field, "", "required"),
-            Some(_) => {}
+        if value.is_none() {
+            faults.add(field, "", "required");
         }
         value
     }

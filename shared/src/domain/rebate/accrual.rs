@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use super::period::Period;
 use super::program::{Program, Rule, TierMode};
-use crate::domain::pos::{MAX_UNIT_PRICE, PosLine};
+use crate::domain::pos::{MAX_UNIT_PRICE, MAX_UNITS, PosLine};
 use crate::domain::{Money, PartnerId, ProgramId};
 
 /// One partner's volume under one program version in one period: the unit of accrual.
@@ -179,9 +179,6 @@ struct Evaluation {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("amount out of range: {0}")]
 pub struct OutOfRange(pub String);
-
-/// The most units ingestion accepts on a line (`domain::pos`'s `MAX_UNITS`, not exported).
-const MAX_UNITS: i64 = 1_000_000;
 
 /// A sales line's revenue (unit price x quantity), or why the line is refused. Ingestion
 /// accepts unit prices from 0 to [`MAX_UNIT_PRICE`] and at most [`MAX_UNITS`] units a line, so

@@ -122,18 +122,23 @@ pub(super) fn parse(
         }
     }
     let mut chunk = Vec::with_capacity(chunk_lines);
+    let mut weight = 0;
     while let Some(next) = records.next_record() {
         match next {
             Ok(record) if record.row <= rows_done => {}
             Ok(record) => {
+                weight += record_weight(&record);
                 chunk.push(record);
-                if chunk.len() >= chunk_lines
+                if (chunk.len() >= chunk_lines || weight >= MAX_CHUNK_WEIGHT)
                     && !send(Parsed::Chunk(std::mem::replace(
                         &mut chunk,
                         Vec::with_capacity(chunk_lines),
                     )))
                 {
                     return;
+                }
+                if chunk.is_empty() {
+                    weight = 0;
                 }
             }
             Err(e) => {
@@ -149,6 +154,15 @@ pub(super) fn parse(
         return;
     }
     send(Parsed::End);
+}
+
+/// A chunk also ends at this much memory (see [`record_weight`]): with a few chunks in flight,
+/// wide records (up to a megabyte each, or a million empty fields) cannot add up to gigabytes.
+const MAX_CHUNK_WEIGHT: usize = 8 * 1024 * 1024;
+
+/// What a record holds in memory: its text and one position per field.
+fn record_weight(record: &Record) -> usize {
+    record.fields.as_slice().len() + record.fields.len() * std::mem::size_of::<usize>()
 }
 
 /// A blocking reader over byte chunks sent by the async side.
@@ -444,6 +458,34 @@ mod tests {
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#;
         assert_eq!(IngestRequest::parse(test).unwrap(), IngestRequest::Nothing);
         assert!(IngestRequest::parse(r#"{"Records": "nope"}"#).is_err());
+    }
+
+    /// Wide records end a chunk early: memory is bounded by bytes, not only by a line count.
+    #[test]
+    fn chunks_of_wide_records_are_bounded_in_memory() {
+        let mut file = String::from("Invoice,Line,Date,Reseller,SKU,Qty,Price,Currency,Notes\n");
+        let notes = "n".repeat(1_000_000);
+        for i in 0..30 {
+            file.push_str(&format!(
+                "I-{i},1,2026-11-20,Northwind,NW-1,1,10,USD,{notes}\n"
+            ));
+        }
+        let mut sizes = Vec::new();
+        parse(
+            std::io::Cursor::new(file.into_bytes()),
+            FileKind::Pos,
+            &Profile::default(),
+            0,
+            1000,
+            |parsed| {
+                if let Parsed::Chunk(records) = parsed {
+                    sizes.push(records.len());
+                }
+                true
+            },
+        );
+        assert_eq!(sizes.iter().sum::<usize>(), 30);
+        assert!(sizes.iter().all(|n| *n <= 9), "{sizes:?}");
     }
 
     proptest::proptest! {
