@@ -106,21 +106,8 @@ async fn a_dropped_pos_file_ends_as_a_file_record_and_a_reject_report() {
             file["id"].as_str().unwrap()
         )
     );
-    let config = tributary::testing::sdk_config_for(stack.aws_endpoint()).await;
-    let report = tributary::aws::s3(&config)
-        .get_object()
-        .bucket(stack.resource("DropBucket"))
-        .key(report_key)
-        .send()
-        .await
-        .expect("the reject report")
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec();
     assert_eq!(
-        String::from_utf8(report).unwrap(),
+        report_of(&stack, &file).await,
         "row,field,value,reason\n4,sku,NOT-A-SKU,not in the vendor's catalog\n"
     );
 

@@ -1,20 +1,17 @@
 //! Faults in one file's processing: whatever happens, the file ends in a final state with a
 //! reason, the distributor's lease is released and its next file goes on at once.
 
-use std::time::{Duration, Instant};
-
-use chrono::{Duration as Days, Utc};
-use tributary::domain::pos::{FileStatus, PosFile};
+use chrono::Utc;
+use tributary::domain::pos::FileStatus;
 use tributary::store::PosStore;
 use tributary::testing::{self, PosFixture};
 use tributary::workflow::pos::{INJECTED_PANIC, Progress};
 
-fn later() -> Instant {
-    Instant::now() + Duration::from_secs(900)
-}
+use super::tests::{day, drop_file, file_of, later};
 
+/// A POS file of one-unit lines (invoice, reseller, SKU).
 fn pos_csv(lines: &[(&str, &str, &str)]) -> Vec<u8> {
-    let date = (Utc::now() - Days::days(3)).format("%Y-%m-%d");
+    let date = day(3);
     let mut text =
         String::from("Invoice No,Line,Invoice Date,Sold To,Part Number,Qty,Unit Price,Currency\n");
     for (invoice, reseller, sku) in lines {
@@ -25,38 +22,20 @@ fn pos_csv(lines: &[(&str, &str, &str)]) -> Vec<u8> {
     text.into_bytes()
 }
 
-async fn drop_file(f: &PosFixture, key: &str, body: Vec<u8>) -> String {
-    let put = f
+/// Whether the distributor's lease is free now (taken and given back by a probe).
+async fn lease_is_free(f: &PosFixture) -> bool {
+    let free = f
         .service
-        .s3
-        .put_object()
-        .bucket(&f.bucket)
-        .key(key)
-        .body(body.into())
-        .send()
+        .store
+        .claim_lease(&f.distributor, "probe", Utc::now(), 1)
         .await
         .unwrap();
-    let encoded: String =
-        percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string();
-    serde_json::json!({"Records": [{
-        "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": f.bucket},
-               "object": {"key": encoded, "size": 1, "eTag": put.e_tag.unwrap_or_default(),
-                          "versionId": put.version_id.unwrap_or_default()}}
-    }]})
-    .to_string()
-}
-
-async fn file_of(f: &PosFixture, key: &str) -> PosFile {
     f.service
         .store
-        .list_files(Some(&f.distributor), 100, None)
+        .release_lease(&f.distributor, "probe")
         .await
-        .unwrap()
-        .files
-        .into_iter()
-        .find(|file| file.key == key)
-        .expect("a file record for the key")
+        .unwrap();
+    free
 }
 
 /// The distributor's next file is ingested now, not handed on to wait for a lease.
@@ -146,18 +125,9 @@ async fn a_file_that_keeps_failing_is_failed_on_its_last_delivery() {
         "retried meanwhile"
     );
     assert!(
-        f.service
-            .store
-            .claim_lease(&f.distributor, "probe", Utc::now(), 1)
-            .await
-            .unwrap(),
+        lease_is_free(&f).await,
         "the lease is released after an error too"
     );
-    f.service
-        .store
-        .release_lease(&f.distributor, "probe")
-        .await
-        .unwrap();
 
     assert_eq!(
         f.service
@@ -168,20 +138,7 @@ async fn a_file_that_keeps_failing_is_failed_on_its_last_delivery() {
     );
     let file = file_of(&f, &key).await;
     assert!(file.reason.unwrap().contains("could not complete"));
-    assert!(
-        f.service
-            .store
-            .claim_lease(&f.distributor, "probe", Utc::now(), 1)
-            .await
-            .unwrap(),
-        "and on the last delivery"
-    );
-    f.service
-        .store
-        .release_lease(&f.distributor, "probe")
-        .await
-        .unwrap();
-
+    assert!(lease_is_free(&f).await, "and on the last delivery");
     // Dropped again, its line is ingested: stored by the failed file but never counted nor
     // sent, it is no duplicate.
     f.service.settings.sales_queue_url = sales_queue;

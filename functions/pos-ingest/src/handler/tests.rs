@@ -11,11 +11,11 @@ use tributary::workflow::pos::Progress;
 
 use super::*;
 
-fn later() -> Instant {
+pub(super) fn later() -> Instant {
     Instant::now() + Duration::from_secs(900)
 }
 
-fn day(days_ago: i64) -> String {
+pub(super) fn day(days_ago: i64) -> String {
     (Utc::now() - Days::days(days_ago))
         .format("%Y-%m-%d")
         .to_string()
@@ -36,7 +36,7 @@ fn pos_csv(lines: &[(&str, &str, &str, &str, &str, &str)]) -> String {
 }
 
 /// Puts an object and returns the S3 notification body announcing it, key URL-encoded as S3 does.
-async fn drop_file(f: &PosFixture, key: &str, body: Vec<u8>) -> String {
+pub(super) async fn drop_file(f: &PosFixture, key: &str, body: Vec<u8>) -> String {
     let put = f
         .service
         .s3
@@ -59,7 +59,7 @@ async fn drop_file(f: &PosFixture, key: &str, body: Vec<u8>) -> String {
     .to_string()
 }
 
-async fn file_of(f: &PosFixture, key: &str) -> PosFile {
+pub(super) async fn file_of(f: &PosFixture, key: &str) -> PosFile {
     let page = f
         .service
         .store

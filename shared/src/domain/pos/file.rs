@@ -153,6 +153,44 @@ pub struct PosFile {
 pub const MAX_OBJECT_KEY_BYTES: usize = 1024;
 
 impl PosFile {
+    /// The record of an object dropped at `bucket`/`key` (`<distributor>/<kind>/<name>`):
+    /// `processing`, nothing read yet, its id from the object and `version` (the version id,
+    /// or the etag where versioning is off).
+    pub fn received(
+        bucket: &str,
+        key: &str,
+        version: &str,
+        distributor: PartnerId,
+        kind: FileKind,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        PosFile {
+            id: FileId::of_object(bucket, key, version),
+            distributor,
+            kind,
+            name: name.to_string(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version_id: None,
+            etag: None,
+            size: 0,
+            status: FileStatus::Processing,
+            reason: None,
+            counts: FileCounts::default(),
+            rows_done: 0,
+            reject_report: None,
+            detected: None,
+            write_requests: 0,
+            write_units: 0,
+            invocations: 0,
+            received_at: now,
+            updated_at: now,
+            completed_at: None,
+            revision: 1,
+        }
+    }
+
     /// Where the file's reject report goes: `<distributor>/rejects/<kind>/<name>.<file id>.csv`.
     /// The kind, the whole name (extension included) and the file id keep the reports of
     /// `pos/a.csv`, `inventory/a.csv`, `pos/a.xlsx` and a second version of `pos/a.csv` apart;
@@ -185,31 +223,15 @@ mod tests {
     fn file(kind: FileKind, name: &str, version: &str) -> PosFile {
         let distributor: PartnerId = "ptn_01m848fy9d66yty6h02sxvjzan".parse().unwrap();
         let key = format!("{distributor}/{kind}/{name}");
-        let now = chrono::Utc::now();
-        PosFile {
-            id: FileId::of_object("drop", &key, version),
+        PosFile::received(
+            "drop",
+            &key,
+            version,
             distributor,
             kind,
-            name: name.into(),
-            bucket: "drop".into(),
-            key,
-            version_id: Some(version.into()),
-            etag: None,
-            size: 1,
-            status: FileStatus::Processing,
-            reason: None,
-            counts: FileCounts::default(),
-            rows_done: 0,
-            reject_report: None,
-            detected: None,
-            write_requests: 0,
-            write_units: 0,
-            invocations: 0,
-            received_at: now,
-            updated_at: now,
-            completed_at: None,
-            revision: 1,
-        }
+            name,
+            chrono::Utc::now(),
+        )
     }
 
     #[test]

@@ -37,7 +37,9 @@ use crate::domain::pos::{
 use crate::domain::{PartnerId, PartnerKind, PartnerStatus};
 use crate::formats::Record;
 use crate::messaging::messages::{PosFileContinue, SalesReported, StockReported};
-use crate::messaging::{Envelope, MAX_MESSAGE_BYTES, PublishError, SqsPublisher, ranges_by_size};
+use crate::messaging::{
+    Envelope, MAX_MESSAGE_BYTES, Message, PublishError, SqsPublisher, ranges_by_size,
+};
 use crate::store::{Catalog, DynamoStore, Partners, PosStore, StoreError, StoredLine};
 
 pub use parse::{LocalCheck, check_local};
@@ -218,30 +220,20 @@ impl PosIngest {
             .clone()
             .or(object.etag.clone())
             .unwrap_or_default();
-        let now = Utc::now();
+
         let file = PosFile {
-            id: FileId::of_object(&object.bucket, &object.key, &version),
-            distributor,
-            kind,
-            name: name.to_string(),
-            bucket: object.bucket.clone(),
-            key: object.key.clone(),
             version_id: object.version_id.clone(),
             etag: object.etag.clone(),
             size: object.size,
-            status: FileStatus::Processing,
-            reason: None,
-            counts: FileCounts::default(),
-            rows_done: 0,
-            reject_report: None,
-            detected: None,
-            write_requests: 0,
-            write_units: 0,
-            invocations: 0,
-            received_at: now,
-            updated_at: now,
-            completed_at: None,
-            revision: 1,
+            ..PosFile::received(
+                &object.bucket,
+                &object.key,
+                &version,
+                distributor,
+                kind,
+                name,
+                Utc::now(),
+            )
         };
         let file = match self.store.create_file(&file).await? {
             None => file,
@@ -697,30 +689,18 @@ impl PosIngest {
         counts.held = sales.iter().filter(|(_, l)| l.held).count() as u64;
         let id = &run.file.id;
         let per = self.settings.lines_per_message;
-        let sizes = |rows: &mut dyn Iterator<Item = u64>| -> Vec<usize> {
-            rows.map(|row| stored_sizes.get(&row).copied().unwrap_or(0))
-                .collect()
-        };
         if !sales.is_empty() {
-            let ranges = ranges_by_size(
-                &sizes(&mut sales.iter().map(|(row, _)| *row)),
+            let envelopes = messages(
+                &format!("pos-sales:{id}:{first_row}"),
+                &sales,
+                &stored_sizes,
                 per,
-                MESSAGE_LINE_BYTES,
+                now,
+                |lines| SalesReported {
+                    file_id: id.clone(),
+                    lines,
+                },
             );
-            let envelopes: Vec<_> = ranges
-                .into_iter()
-                .enumerate()
-                .map(|(i, range)| {
-                    Envelope::new(
-                        format!("pos-sales:{id}:{first_row}:{i}"),
-                        SalesReported {
-                            file_id: id.clone(),
-                            lines: sales[range].iter().map(|(_, l)| l.clone()).collect(),
-                        },
-                        now,
-                    )
-                })
-                .collect();
             self.publisher
                 .publish(&self.settings.sales_queue_url, &envelopes)
                 .await?;
@@ -731,25 +711,17 @@ impl PosIngest {
                 .await?;
         }
         if !stock.is_empty() {
-            let ranges = ranges_by_size(
-                &sizes(&mut stock.iter().map(|(row, _)| *row)),
+            let envelopes = messages(
+                &format!("pos-stock:{id}:{first_row}"),
+                &stock,
+                &stored_sizes,
                 per,
-                MESSAGE_LINE_BYTES,
+                now,
+                |lines| StockReported {
+                    file_id: id.clone(),
+                    lines,
+                },
             );
-            let envelopes: Vec<_> = ranges
-                .into_iter()
-                .enumerate()
-                .map(|(i, range)| {
-                    Envelope::new(
-                        format!("pos-stock:{id}:{first_row}:{i}"),
-                        StockReported {
-                            file_id: id.clone(),
-                            lines: stock[range].iter().map(|(_, l)| l.clone()).collect(),
-                        },
-                        now,
-                    )
-                })
-                .collect();
             self.publisher
                 .publish(&self.settings.stock_queue_url, &envelopes)
                 .await?;
@@ -842,6 +814,30 @@ impl PosIngest {
         tracing::info!(file = %file.id, status = ?file.status, counts = ?file.counts, write_requests = file.write_requests, write_units = file.write_units, "file ingested");
         Ok(Progress::Done(status))
     }
+}
+
+/// A chunk's accepted `(row, line)`s as messages of at most `per` lines and
+/// [`MESSAGE_LINE_BYTES`] of lines as stored (`stored_sizes` by row), with ids `<prefix>:<n>`.
+fn messages<L: Clone, T: Message>(
+    prefix: &str,
+    lines: &[(u64, L)],
+    stored_sizes: &HashMap<u64, usize>,
+    per: usize,
+    now: chrono::DateTime<Utc>,
+    payload: impl Fn(Vec<L>) -> T,
+) -> Vec<Envelope<T>> {
+    let sizes: Vec<usize> = lines
+        .iter()
+        .map(|(row, _)| stored_sizes.get(row).copied().unwrap_or(0))
+        .collect();
+    ranges_by_size(&sizes, per, MESSAGE_LINE_BYTES)
+        .into_iter()
+        .enumerate()
+        .map(|(i, range)| {
+            let lines = lines[range].iter().map(|(_, l)| l.clone()).collect();
+            Envelope::new(format!("{prefix}:{i}"), payload(lines), now)
+        })
+        .collect()
 }
 
 fn rand_bytes() -> [u8; 8] {

@@ -10,14 +10,13 @@ use proptest::prelude::*;
 
 use super::parse::{Parsed, parse};
 use super::report::{MAX_CHUNK_REJECTS_BYTES, RejectRows};
-use super::{MESSAGE_LINE_BYTES, StoredLine};
+use super::{StoredLine, messages};
 use crate::domain::PartnerId;
 use crate::domain::pos::{
-    DateWindow, FileCounts, FileId, FileKind, FileStatus, PosFile, Profile, ResellerDirectory,
-    Validator, Verdict,
+    DateWindow, FileCounts, FileKind, PosFile, Profile, ResellerDirectory, Validator, Verdict,
 };
 use crate::messaging::messages::{SalesReported, StockReported};
-use crate::messaging::{Envelope, MAX_MESSAGE_BYTES, ranges_by_size};
+use crate::messaging::{Envelope, MAX_MESSAGE_BYTES};
 
 /// DynamoDB's key limits, in bytes.
 const MAX_PARTITION_KEY_BYTES: usize = 2048;
@@ -91,30 +90,16 @@ fn csv_bytes(header: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
 /// checks every bound on the way.
 fn check_path(bytes: Vec<u8>, kind: FileKind, name: &str) -> Result<FileCounts, TestCaseError> {
     let distributor = PartnerId::generate();
-    let file = PosFile {
-        id: FileId::of_object("drop", name, "v1"),
-        distributor: distributor.clone(),
+    let key = format!("{distributor}/{kind}/{name}");
+    let file = PosFile::received(
+        "drop",
+        &key,
+        "v1",
+        distributor.clone(),
         kind,
-        name: name.to_string(),
-        bucket: "drop".into(),
-        key: format!("{distributor}/{kind}/{name}"),
-        version_id: None,
-        etag: None,
-        size: bytes.len() as u64,
-        status: FileStatus::Processing,
-        reason: None,
-        counts: FileCounts::default(),
-        rows_done: 0,
-        reject_report: None,
-        detected: None,
-        write_requests: 0,
-        write_units: 0,
-        invocations: 0,
-        received_at: Utc::now(),
-        updated_at: Utc::now(),
-        completed_at: None,
-        revision: 1,
-    };
+        name,
+        Utc::now(),
+    );
     prop_assert!(file.reject_report_key().len() <= 1024);
     let profile = Profile::default();
     let resellers = ResellerDirectory::new([(PartnerId::generate(), "Known Reseller".to_string())]);
@@ -138,6 +123,7 @@ fn check_path(bytes: Vec<u8>, kind: FileKind, name: &str) -> Result<FileCounts, 
                     );
                     let mut rejects = RejectRows::default();
                     let (mut sales, mut stock) = (Vec::new(), Vec::new());
+                    let mut sizes = std::collections::HashMap::new();
                     let mut seen = HashSet::new();
                     for record in &records {
                         counts.lines += 1;
@@ -166,7 +152,8 @@ fn check_path(bytes: Vec<u8>, kind: FileKind, name: &str) -> Result<FileCounts, 
                                 }
                                 if seen.insert(stored.key.clone()) {
                                     counts.accepted += 1;
-                                    sales.push((stored.line.len(), line));
+                                    sizes.insert(record.row, stored.line.len());
+                                    sales.push((record.row, line));
                                 }
                             }
                             Verdict::Stock(line) => {
@@ -175,35 +162,41 @@ fn check_path(bytes: Vec<u8>, kind: FileKind, name: &str) -> Result<FileCounts, 
                                 prop_assert!(key.item.len() <= MAX_SORT_KEY_BYTES);
                                 if seen.insert(key) {
                                     counts.accepted += 1;
-                                    stock.push((serde_json::to_string(&line).unwrap().len(), line));
+                                    sizes.insert(
+                                        record.row,
+                                        serde_json::to_string(&line).unwrap().len(),
+                                    );
+                                    stock.push((record.row, line));
                                 }
                             }
                         }
                     }
                     prop_assert!(rejects.finish().len() <= MAX_CHUNK_REJECTS_BYTES + 200);
-                    let sizes: Vec<usize> = sales.iter().map(|(size, _)| *size).collect();
-                    for range in ranges_by_size(&sizes, 300, MESSAGE_LINE_BYTES) {
-                        let message = Envelope::new(
-                            format!("pos-sales:{}:1:0", file.id),
+                    // The messages as ingestion builds them.
+                    let sales =
+                        messages("pos-sales:f:1", &sales, &sizes, 300, Utc::now(), |lines| {
                             SalesReported {
                                 file_id: file.id.clone(),
-                                lines: sales[range].iter().map(|(_, l)| l.clone()).collect(),
-                            },
-                            Utc::now(),
-                        );
-                        prop_assert!(message.to_json().len() <= MAX_MESSAGE_BYTES);
-                    }
-                    let sizes: Vec<usize> = stock.iter().map(|(size, _)| *size).collect();
-                    for range in ranges_by_size(&sizes, 300, MESSAGE_LINE_BYTES) {
-                        let message = Envelope::new(
-                            format!("pos-stock:{}:1:0", file.id),
+                                lines,
+                            }
+                        });
+                    let stock =
+                        messages("pos-stock:f:1", &stock, &sizes, 300, Utc::now(), |lines| {
                             StockReported {
                                 file_id: file.id.clone(),
-                                lines: stock[range].iter().map(|(_, l)| l.clone()).collect(),
-                            },
-                            Utc::now(),
+                                lines,
+                            }
+                        });
+                    for message in sales
+                        .iter()
+                        .map(Envelope::to_json)
+                        .chain(stock.iter().map(Envelope::to_json))
+                    {
+                        prop_assert!(
+                            message.len() <= MAX_MESSAGE_BYTES,
+                            "a message of {} bytes",
+                            message.len()
                         );
-                        prop_assert!(message.to_json().len() <= MAX_MESSAGE_BYTES);
                     }
                 }
                 Parsed::Refused(_) | Parsed::Failed(_) | Parsed::End => {}
