@@ -8,15 +8,16 @@ use std::io::Cursor;
 use chrono::{NaiveDate, Utc};
 use proptest::prelude::*;
 
+use super::chunk::messages;
 use super::parse::{Parsed, parse};
 use super::report::{MAX_CHUNK_REJECTS_BYTES, RejectRows};
-use super::{StoredLine, messages};
 use crate::domain::PartnerId;
 use crate::domain::pos::{
     DateWindow, FileCounts, FileKind, PosFile, Profile, ResellerDirectory, Validator, Verdict,
 };
 use crate::messaging::messages::{SalesReported, StockReported};
 use crate::messaging::{Envelope, MAX_MESSAGE_BYTES};
+use crate::store::StoredLine;
 
 /// DynamoDB's key limits, in bytes.
 const MAX_PARTITION_KEY_BYTES: usize = 2048;
