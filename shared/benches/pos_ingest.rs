@@ -11,6 +11,9 @@
 //! Each rate is the best of three runs: the machine is shared, and the fastest run is the one
 //! least disturbed by other work.
 
+mod common;
+
+use common::peak_rss_mib;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -61,16 +64,6 @@ fn generate(path: &Path, lines: usize) {
         .unwrap();
     }
     out.flush().unwrap();
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn raw_parse(path: &Path) -> (u64, f64) {

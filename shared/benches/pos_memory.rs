@@ -5,6 +5,9 @@
 //! resident memory (VmHWM): moto runs in another process, so the figure is ingestion's alone.
 //! The function has 512 MB; the target is a peak under 256 MB whatever the file.
 
+mod common;
+
+use common::peak_rss_mib;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -38,16 +41,6 @@ const CASES: [(&str, &str); 7] = [
         "400 lines of just under 1 MiB each (gzip CSV)",
     ),
 ];
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 const HEADER: &str = "Invoice No,Line,Invoice Date,Sold To,Part Number,Qty,Unit Price,Currency\n";
 
