@@ -848,3 +848,8 @@ async fn ship_and_debit_is_paid_on_what_the_pos_reports_within_the_authorisation
     .await;
     assert_eq!(claims["claims"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn the_route_table_is_the_templates() {
+    tributary::testing::routes::assert_route_table("claim-upload", ROUTES.keys());
+}
