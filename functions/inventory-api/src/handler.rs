@@ -11,19 +11,34 @@
 //! - `GET /price-protection/credits` (vendor staff, any or `?distributor=`; a distributor its own).
 
 use chrono::{NaiveDate, Utc};
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use tributary::domain::inventory::{PriceChangeRequest, Shipment, StockState, Threshold};
 use tributary::domain::rebate::Period;
 use tributary::domain::{Money, PartnerId, Principal, Role, ValidationErrors};
-use tributary::http::{ApiError, caller, json, json_body, respond};
+use tributary::http::{ApiError, caller, json, json_body};
+use tributary::route;
+use tributary::router::{Answer, Router};
 use tributary::store::InventoryStore;
 use tributary::workflow::inventory::InventoryService;
 
 pub async fn route(service: &InventoryService, request: Request) -> Response<Body> {
-    respond(dispatch(service, &request).await)
+    ROUTES.dispatch(service, &request).await
 }
+
+/// This function's routes: the `HttpApi` events of `InventoryApiFunction` in the template.
+pub static ROUTES: Router<InventoryService> = Router::new(&[
+    route!("PUT /inventory/thresholds", set_thresholds),
+    route!("GET /inventory/thresholds", list_thresholds),
+    route!("GET /inventory/stock", distributor_stock),
+    route!("GET /inventory/alerts", list_alerts),
+    route!("POST /inventory/shipments", record_shipments),
+    route!("GET /inventory/reconciliation", reconcile),
+    route!("POST /price-changes", announce_price_change),
+    route!("GET /price-changes", list_price_changes),
+    route!("GET /price-protection/credits", list_credits),
+]);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,146 +63,159 @@ struct PriceChangeBody {
     effective_date: NaiveDate,
 }
 
-async fn dispatch(
-    service: &InventoryService,
-    request: &Request,
-) -> Result<Response<Body>, ApiError> {
+async fn set_thresholds(service: &InventoryService, request: &Request) -> Answer {
     let principal = caller(request)?;
-    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
-    let params = request.query_string_parameters();
-    let store = &service.store;
-    let now = Utc::now();
-    match (request.method().clone(), segments.as_slice()) {
-        (Method::PUT, ["inventory", "thresholds"]) => {
-            require_admin(&principal, "setting thresholds")?;
-            let body: Thresholds = json_body(request)?;
-            let stored = service
-                .put_thresholds(body.thresholds, &principal.id, now)
-                .await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "thresholds": stored }),
-            ))
-        }
-        (Method::GET, ["inventory", "thresholds"]) => {
-            require_staff(&principal)?;
-            let thresholds = store.thresholds(sku_param(params.first("sku"))?).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "thresholds": thresholds }),
-            ))
-        }
-        (Method::GET, ["inventory", "stock"]) => {
-            let distributor = scope(&principal, params.first("distributor"))?
-                .ok_or_else(|| required("distributor"))?;
-            let stock = store.distributor_stock(&distributor).await?;
-            Ok(json(StatusCode::OK, &serde_json::json!({ "stock": stock })))
-        }
-        (Method::GET, ["inventory", "alerts"]) => {
-            let distributor = scope(&principal, params.first("distributor"))?;
-            let only = match params.first("state").unwrap_or("open") {
-                "open" => None,
-                other => match StockState::parse(other).filter(StockState::is_alert) {
-                    Some(state) => Some(state),
-                    None => {
-                        return Err(ValidationErrors::single(
-                            "state",
-                            format!("{other:?}: expected open, low, out, excess or stale"),
-                        )
-                        .into());
-                    }
-                },
-            };
-            let alerts: Vec<_> = store
-                .open_alerts(distributor.as_ref())
-                .await?
-                .into_iter()
-                .filter(|r| only.is_none_or(|s| r.state == s))
-                .collect();
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "alerts": alerts }),
-            ))
-        }
-        (Method::POST, ["inventory", "shipments"]) => {
-            require_admin(&principal, "recording shipments")?;
-            let body: Shipments = json_body(request)?;
-            let summary = service.record_shipments(&body.shipments, now).await?;
-            Ok(json(StatusCode::OK, &summary))
-        }
-        (Method::GET, ["inventory", "reconciliation"]) => {
-            let distributor = scope(&principal, params.first("distributor"))?;
-            let sku = sku_param(params.first("sku"))?;
-            let mut errors = ValidationErrors::new();
-            if distributor.is_none() {
-                errors.add("distributor", "required for vendor staff");
+    require_admin(&principal, "setting thresholds")?;
+    let body: Thresholds = json_body(request)?;
+    let stored = service
+        .put_thresholds(body.thresholds, &principal.id, Utc::now())
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "thresholds": stored }),
+    ))
+}
+
+async fn list_thresholds(service: &InventoryService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    require_staff(&principal)?;
+    let thresholds = service
+        .store
+        .thresholds(sku_param(query(request, "sku"))?)
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "thresholds": thresholds }),
+    ))
+}
+
+async fn distributor_stock(service: &InventoryService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let distributor =
+        scope(&principal, query(request, "distributor"))?.ok_or_else(|| required("distributor"))?;
+    let stock = service.store.distributor_stock(&distributor).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "stock": stock })))
+}
+
+async fn list_alerts(service: &InventoryService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let distributor = scope(&principal, query(request, "distributor"))?;
+    let only = match query(request, "state").unwrap_or("open") {
+        "open" => None,
+        other => match StockState::parse(other).filter(StockState::is_alert) {
+            Some(state) => Some(state),
+            None => {
+                return Err(ValidationErrors::single(
+                    "state",
+                    format!("{other:?}: expected open, low, out, excess or stale"),
+                )
+                .into());
             }
-            let period = match params.first("period").map(str::parse::<Period>) {
-                Some(Ok(period)) => Some(period),
-                Some(Err(fault)) => {
-                    errors.add("period", fault);
-                    None
-                }
-                None => {
-                    errors.add("period", "required: YYYY-MM or YYYY-Qn");
-                    None
-                }
-            };
-            let (distributor, period) = errors.into_result((distributor, period))?;
-            let (distributor, period) = (distributor.expect("checked"), period.expect("checked"));
-            let lines = service.reconciliation(&distributor, period, sku).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "distributor": distributor,
-                    "period": period,
-                    "from": period.first_day(),
-                    "to": period.last_day(),
-                    "lines": lines,
-                }),
-            ))
-        }
-        (Method::POST, ["price-changes"]) => {
-            require_admin(&principal, "announcing price changes")?;
-            let body: PriceChangeBody = json_body(request)?;
-            let change = PriceChangeRequest {
-                sku: body.sku,
-                old_cost: body.old_cost,
-                new_cost: body.new_cost,
-                effective_date: body.effective_date,
-            };
-            let (created, change) = service
-                .create_price_change(change, &principal.id, now)
-                .await?;
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Ok(json(status, &change))
-        }
-        (Method::GET, ["price-changes"]) => {
-            require_staff(&principal)?;
-            let changes = store.price_changes().await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "price_changes": changes }),
-            ))
-        }
-        (Method::GET, ["price-protection", "credits"]) => {
-            let distributor = scope(&principal, params.first("distributor"))?;
-            let credits = store.credits(distributor.as_ref()).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "credits": credits }),
-            ))
-        }
-        _ => Err(ApiError::NotFound(format!(
-            "no route for {} {}",
-            request.method(),
-            request.uri().path()
-        ))),
+        },
+    };
+    let alerts: Vec<_> = service
+        .store
+        .open_alerts(distributor.as_ref())
+        .await?
+        .into_iter()
+        .filter(|r| only.is_none_or(|s| r.state == s))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "alerts": alerts }),
+    ))
+}
+
+async fn record_shipments(service: &InventoryService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    require_admin(&principal, "recording shipments")?;
+    let body: Shipments = json_body(request)?;
+    let summary = service
+        .record_shipments(&body.shipments, Utc::now())
+        .await?;
+    Ok(json(StatusCode::OK, &summary))
+}
+
+async fn reconcile(service: &InventoryService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let distributor = scope(&principal, query(request, "distributor"))?;
+    let sku = sku_param(query(request, "sku"))?;
+    let mut errors = ValidationErrors::new();
+    if distributor.is_none() {
+        errors.add("distributor", "required for vendor staff");
     }
+    let period = match query(request, "period").map(str::parse::<Period>) {
+        Some(Ok(period)) => Some(period),
+        Some(Err(fault)) => {
+            errors.add("period", fault);
+            None
+        }
+        None => {
+            errors.add("period", "required: YYYY-MM or YYYY-Qn");
+            None
+        }
+    };
+    let (distributor, period) = errors.into_result((distributor, period))?;
+    let (distributor, period) = (distributor.expect("checked"), period.expect("checked"));
+    let lines = service.reconciliation(&distributor, period, sku).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "distributor": distributor,
+            "period": period,
+            "from": period.first_day(),
+            "to": period.last_day(),
+            "lines": lines,
+        }),
+    ))
+}
+
+async fn announce_price_change(service: &InventoryService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    require_admin(&principal, "announcing price changes")?;
+    let body: PriceChangeBody = json_body(request)?;
+    let change = PriceChangeRequest {
+        sku: body.sku,
+        old_cost: body.old_cost,
+        new_cost: body.new_cost,
+        effective_date: body.effective_date,
+    };
+    let (created, change) = service
+        .create_price_change(change, &principal.id, Utc::now())
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json(status, &change))
+}
+
+async fn list_price_changes(service: &InventoryService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    require_staff(&principal)?;
+    let changes = service.store.price_changes().await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "price_changes": changes }),
+    ))
+}
+
+async fn list_credits(service: &InventoryService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let distributor = scope(&principal, query(request, "distributor"))?;
+    let credits = service.store.credits(distributor.as_ref()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "credits": credits }),
+    ))
+}
+
+/// The first value of the query parameter `name`.
+fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
 }
 
 /// A `sku` query parameter, checked like a SKU in a body.
@@ -607,5 +635,10 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["recorded"], 1);
         assert_eq!(sell_in().await.unwrap(), 5);
+    }
+
+    #[test]
+    fn the_route_table_is_the_templates() {
+        tributary::testing::routes::assert_route_table("inventory-api", ROUTES.keys());
     }
 }
