@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{FieldError, KeyId, Principal, Role, ValidationErrors};
+use crate::domain::{Conflict, FieldError, KeyId, Principal, Role, ValidationErrors};
 use crate::store::StoreError;
 
 /// The authorizer's context keys (see functions/authorizer).
@@ -19,6 +19,9 @@ pub mod context {
     pub const ROLE: &str = "role";
     pub const KEY_ID: &str = "keyId";
 }
+
+/// Where problem types live: `<PROBLEMS>/not-found`, `<PROBLEMS>/conflict/stale-version`.
+pub const PROBLEMS: &str = "https://tributary.dev/problems";
 
 /// Request bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -42,7 +45,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Conflict),
     #[error("request body is {0} bytes; the limit is {MAX_BODY_BYTES}")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -133,8 +136,13 @@ impl ApiError {
             ApiError::Validation(errors) => Some(errors.0.as_slice()),
             _ => None,
         };
+        // A conflict's type names its kind: what a client does about it differs by kind.
+        let kind = match self {
+            ApiError::Conflict(conflict) => format!("{PROBLEMS}/{kind}/{}", conflict.kind),
+            _ => format!("{PROBLEMS}/{kind}"),
+        };
         let problem = Problem {
-            kind: &format!("https://tributary.dev/problems/{kind}"),
+            kind: &kind,
             title,
             status: status.as_u16(),
             detail,
@@ -310,11 +318,28 @@ mod tests {
 
     #[test]
     fn failed_conditional_write_is_a_409() {
-        let (status, body) =
-            problem(StoreError::Conflict("deal d1 was already decided".into()).into());
+        let (status, body) = problem(
+            StoreError::Conflict(Conflict::already_done("deal d1 was already decided")).into(),
+        );
         assert_eq!(status, 409);
         assert_eq!(body["status"], 409);
-        assert!(body["detail"].as_str().unwrap().contains("already decided"));
+        assert_eq!(body["detail"], "deal d1 was already decided");
+    }
+
+    #[test]
+    fn a_conflicts_problem_type_names_its_kind() {
+        for kind in crate::domain::ConflictKind::ALL {
+            let (status, body) = problem(ApiError::Conflict(Conflict::new(kind, "why")));
+            assert_eq!(status, 409);
+            assert_eq!(
+                body["type"],
+                format!("https://tributary.dev/problems/conflict/{kind}")
+            );
+            assert_eq!(body["title"], "The resource changed or is in another state");
+            assert_eq!(body["detail"], "why");
+        }
+        let (_, body) = problem(ApiError::NotFound("deal d1 not found".into()));
+        assert_eq!(body["type"], "https://tributary.dev/problems/not-found");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod catalog;
 pub mod claim;
+pub mod conflict;
 pub mod deal;
 pub mod ids;
 pub mod inventory;
@@ -15,6 +16,7 @@ pub mod validation;
 pub mod webhook;
 
 pub use access::{ApiKey, ApiKeyRecord, Denied, KeyStatus, Principal, Role};
+pub use conflict::{Conflict, ConflictKind};
 pub use ids::{
     AuthorizationId, ClaimId, DealId, FundId, KeyId, MdfRequestId, PartnerId, PriceChangeId,
     ProgramId, SubscriptionId,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{self, Item, Reader};
 use super::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use super::{DynamoStore, StoreError, sdk_error};
-use crate::domain::{ApiKeyRecord, KeyId, KeyStatus};
+use crate::domain::{ApiKeyRecord, Conflict, KeyId, KeyStatus};
 
 pub trait ApiKeys {
     fn get_key(
@@ -132,9 +132,9 @@ impl ApiKeys for DynamoStore {
             Ok(output) => from_item(&output.attributes.unwrap_or_default()),
             Err(err) if super::is_condition_failure(&err) => match self.get_key(key_id).await? {
                 None => Err(StoreError::NotFound(format!("API key {key_id}"))),
-                Some(_) => Err(StoreError::Conflict(format!(
+                Some(_) => Err(StoreError::Conflict(Conflict::already_done(format!(
                     "API key {key_id} is already revoked"
-                ))),
+                )))),
             },
             Err(err) => Err(sdk_error("revoking an API key", err)),
         }
@@ -167,7 +167,7 @@ impl ApiKeys for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ApiKey, Role};
+    use crate::domain::{ApiKey, ConflictKind, Role};
     use crate::testing;
 
     async fn store() -> DynamoStore {
@@ -220,7 +220,7 @@ mod tests {
         clash.principal_id = "mallory".into();
         assert!(matches!(
             store.put_new_key(&clash).await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict(c)) if c.kind == ConflictKind::AlreadyExists
         ));
         let kept = store.get_key(&record.key_id).await.unwrap().unwrap();
         assert_eq!(kept.principal_id, "alice");
@@ -235,7 +235,10 @@ mod tests {
         assert_eq!(revoked.status, KeyStatus::Revoked);
         assert!(revoked.revoked_at.is_some());
         let again = store.revoke_key(&record.key_id, Utc::now()).await;
-        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+        assert!(
+            matches!(&again, Err(StoreError::Conflict(c)) if c.kind == ConflictKind::AlreadyDone),
+            "{again:?}"
+        );
         let stored = store.get_key(key.key_id()).await.unwrap().unwrap();
         assert_eq!(
             stored.authenticate(&key),

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use super::attr::{self, Item, Reader};
 use super::keys::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 use super::{DynamoStore, StoreError, failed_conditions, is_condition_failure, sdk_error};
+use crate::domain::Conflict;
 use crate::domain::claim::ship_debit::{Authorization, ShipDebitClaim};
 use crate::domain::claim::{AuditEntry, Claim, ClaimStatus, Fund, FundKind, MdfRequest};
 use crate::domain::pos::LineKey;
@@ -398,10 +399,9 @@ impl Claims for DynamoStore {
         };
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict(format!(
-                "MDF request {} changed meanwhile",
-                request.id
-            ))),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict(
+                Conflict::stale_version(format!("MDF request {} changed meanwhile", request.id)),
+            )),
             Err(err) => Err(sdk_error("store an MDF request", err)),
         }
     }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{self, Item, Reader};
 use super::keys::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 use super::{DynamoStore, StoreError, is_transaction_condition_failure, sdk_error};
+use crate::domain::Conflict;
 use crate::domain::deal::{CustomerKeys, Deal, DealFacts, DealStatus, HistoryEntry};
 use crate::domain::{DealId, Money, PartnerId};
 
@@ -336,7 +337,7 @@ impl DynamoStore {
         &self,
         doing: &str,
         items: Vec<TransactWriteItem>,
-        describe_failure: impl Fn(usize) -> String,
+        describe_failure: impl Fn(usize) -> Conflict,
     ) -> Result<(), StoreError> {
         let result = self
             .client
@@ -366,7 +367,7 @@ impl Deals for DynamoStore {
             items.push(self.put(index_item(deal, &key), None));
         }
         self.transact("registering a deal", items, |_| {
-            format!("deal {} already exists", deal.id)
+            Conflict::already_exists(format!("deal {} already exists", deal.id))
         })
         .await
     }
@@ -462,12 +463,12 @@ impl Deals for DynamoStore {
         let first_lock = 2 + keys.len();
         self.transact("changing a deal", items, |failed| {
             if failed >= first_lock && locks > 0 {
-                format!(
+                Conflict::lock_held(format!(
                     "another registration for this customer and product is already approved; deal {} cannot be",
                     after.id
-                )
+                ))
             } else {
-                format!("deal {} changed meanwhile; read it again", after.id)
+                Conflict::stale_version(format!("deal {} changed meanwhile; read it again", after.id))
             }
         })
         .await
@@ -490,10 +491,9 @@ impl Deals for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err) if super::is_condition_failure(&err) => Err(StoreError::Conflict(format!(
-                "deal {} changed meanwhile",
-                deal.id
-            ))),
+            Err(err) if super::is_condition_failure(&err) => Err(StoreError::Conflict(
+                Conflict::stale_version(format!("deal {} changed meanwhile", deal.id)),
+            )),
             Err(err) => Err(sdk_error("marking a deal warned", err)),
         }
     }
@@ -614,6 +614,7 @@ impl Deals for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ConflictKind;
     use crate::domain::deal::{Action, DealRequest, RejectionReason, transition};
     use crate::testing;
     use chrono::Duration;
@@ -684,7 +685,7 @@ mod tests {
         // A second decision computed from the same (now stale) read.
         let err = step(&store, &deal, approve()).await.unwrap_err();
         assert!(
-            matches!(err, StoreError::Conflict(ref m) if m.contains("changed meanwhile")),
+            matches!(err, StoreError::Conflict(ref c) if c.kind == ConflictKind::StaleVersion),
             "{err}"
         );
         let (read, history) = store.get_deal(&deal.id).await.unwrap().unwrap();
@@ -713,7 +714,7 @@ mod tests {
         );
         let loser = if a.is_ok() { b } else { a };
         assert!(
-            matches!(loser, Err(StoreError::Conflict(ref m)) if m.contains("already approved")),
+            matches!(loser, Err(StoreError::Conflict(ref c)) if c.kind == ConflictKind::LockHeld),
             "{loser:?}"
         );
     }

@@ -168,6 +168,8 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
+use crate::domain::Conflict;
+
 pub use api_keys::ApiKeys;
 pub use batch::WriteCost;
 pub use catalog::Catalog;
@@ -209,7 +211,7 @@ pub enum StoreError {
     NotFound(String),
     /// A conditional write found the record in another state than expected.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// A stored record that cannot be read back: a bug or a manual edit, never a client error.
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
@@ -410,7 +412,9 @@ where
     };
     let detail = format!("{doing}: {}", DisplayErrorContext(&err));
     if is_condition_failure(&err) {
-        StoreError::Conflict(doing.to_string())
+        // The single writes left to fail their condition here are creations
+        // (`attribute_not_exists(pk)`): the others check the failure first.
+        StoreError::Conflict(Conflict::already_exists(doing))
     } else if transient {
         StoreError::Unavailable(detail)
     } else {

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use super::attr::{self, Item, Reader};
 use super::keys::{PK, SK};
 use super::{DynamoStore, StoreError, failed_conditions, sdk_error};
+use crate::domain::Conflict;
 use crate::domain::onboarding::{Invitation, Onboarding, TierChange, TokenRefusal};
 use crate::domain::{ApiKeyRecord, Currency, Money, Partner, PartnerId};
 
@@ -208,9 +209,9 @@ impl OnboardingStore for DynamoStore {
             Err(err) => err,
         };
         if super::is_transaction_conflict(&err) {
-            return Err(StoreError::Conflict(
-                "the invitation is being used by another application".into(),
-            )
+            return Err(StoreError::Conflict(Conflict::lock_held(
+                "the invitation is being used by another application",
+            ))
             .into());
         }
         if failed_conditions(&err).first() != Some(&0) {
@@ -278,10 +279,10 @@ impl OnboardingStore for DynamoStore {
         match request.send().await {
             Ok(_) => Ok(()),
             Err(err) if super::is_transaction_condition_failure(&err) => {
-                Err(StoreError::Conflict(format!(
+                Err(StoreError::Conflict(Conflict::stale_version(format!(
                     "the onboarding of partner {} changed meanwhile",
                     onboarding.partner_id
-                )))
+                ))))
             }
             Err(err) => Err(sdk_error("save an onboarding record", err)),
         }
@@ -349,10 +350,10 @@ impl OnboardingStore for DynamoStore {
                 if super::is_transaction_condition_failure(&err)
                     || super::is_transaction_conflict(&err) =>
             {
-                Err(StoreError::Conflict(format!(
+                Err(StoreError::Conflict(Conflict::stale_version(format!(
                     "partner {} changed while its key was handed out",
                     partner.id
-                )))
+                ))))
             }
             Err(err) => Err(sdk_error("hand out an API key", err)),
         }

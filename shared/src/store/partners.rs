@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{self, Item, Reader};
 use super::keys::{GSI1, GSI1_PK, GSI1_SK, PK, SK};
 use super::{DynamoStore, StoreError, sdk_error};
-use crate::domain::{Partner, PartnerId, PartnerStatus};
+use crate::domain::{Conflict, Partner, PartnerId, PartnerStatus};
 
 pub trait Partners {
     fn get_partner(
@@ -130,10 +130,10 @@ impl Partners for DynamoStore {
             Ok(output) => from_item(&output.attributes.unwrap_or_default()),
             Err(err) if super::is_condition_failure(&err) => match self.get_partner(id).await? {
                 None => Err(StoreError::NotFound(format!("partner {id}"))),
-                Some(current) => Err(StoreError::Conflict(format!(
+                Some(current) => Err(StoreError::Conflict(Conflict::stale_version(format!(
                     "partner {id} is at version {}, not {expected_version}",
                     current.version
-                ))),
+                )))),
             },
             Err(err) => Err(sdk_error("updating a partner's status", err)),
         }
@@ -161,7 +161,7 @@ impl Partners for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PartnerKind;
+    use crate::domain::{ConflictKind, PartnerKind};
     use crate::testing;
 
     fn acme() -> Partner {
@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(ids, [first.id.clone(), second.id]);
         assert!(matches!(
             store.create_partner(&first).await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict(c)) if c.kind == ConflictKind::AlreadyExists
         ));
     }
 
@@ -219,7 +219,10 @@ mod tests {
         let stale = store
             .set_partner_status(&partner.id, PartnerStatus::Inactive, 1, Utc::now())
             .await;
-        assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+        assert!(
+            matches!(&stale, Err(StoreError::Conflict(c)) if c.kind == ConflictKind::StaleVersion),
+            "{stale:?}"
+        );
         let missing = store
             .set_partner_status(&PartnerId::generate(), PartnerStatus::Active, 1, Utc::now())
             .await;

@@ -14,8 +14,8 @@ use super::{
     DynamoStore, StoreError, WriteCost, is_condition_failure, is_transaction_condition_failure,
     sdk_error,
 };
-use crate::domain::PartnerId;
 use crate::domain::pos::{FileId, HeldUnder, LineKey, MappingProfile, PosFile, PosLine};
+use crate::domain::{Conflict, PartnerId};
 
 /// A line as stored: its key, the file and row that first reported it, and the line itself.
 #[derive(Debug, Clone)]
@@ -304,11 +304,11 @@ impl PosStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(None),
-            Err(err) if is_condition_failure(&err) => self
-                .get_file(&file.id)
-                .await?
-                .map(Some)
-                .ok_or_else(|| StoreError::Conflict("the file record vanished".into())),
+            Err(err) if is_condition_failure(&err) => {
+                self.get_file(&file.id).await?.map(Some).ok_or_else(|| {
+                    StoreError::Conflict(Conflict::stale_version("the file record vanished"))
+                })
+            }
             Err(err) => Err(sdk_error("creating a file record", err)),
         }
     }
@@ -387,10 +387,9 @@ impl PosStore for DynamoStore {
                 .await;
             return match result {
                 Ok(_) => Ok(()),
-                Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict(format!(
-                    "file {} changed meanwhile",
-                    file.id
-                ))),
+                Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict(
+                    Conflict::stale_version(format!("file {} changed meanwhile", file.id)),
+                )),
                 Err(err) => Err(sdk_error("saving a file record", err)),
             };
         };
@@ -420,7 +419,7 @@ impl PosStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(err) if is_transaction_condition_failure(&err) => Err(StoreError::Conflict(
-                format!("file {} changed meanwhile", file.id),
+                Conflict::stale_version(format!("file {} changed meanwhile", file.id)),
             )),
             Err(err) => Err(sdk_error("saving a file checkpoint", err)),
         }

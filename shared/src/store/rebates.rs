@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::attr::{self, Item, Reader};
 use super::keys::{PK, SK};
 use super::{DynamoStore, StoreError, failed_conditions, is_transaction_conflict, sdk_error};
+use crate::domain::Conflict;
 use crate::domain::rebate::{EntryDraft, GroupFigures, GroupKey, Period, Program};
 use crate::domain::{Currency, FundId, PartnerId, ProgramId};
 
@@ -241,10 +242,10 @@ impl Rebates for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(err) if super::is_transaction_condition_failure(&err) => {
-                Err(StoreError::Conflict(format!(
+                Err(StoreError::Conflict(Conflict::stale_version(format!(
                     "program {} has a newer version than {}",
                     ended.id, ended.version
-                )))
+                ))))
             }
             Err(err) => Err(sdk_error("add a program version", err)),
         }

@@ -13,7 +13,7 @@ use super::{DynamoStore, StoreError, is_condition_failure, sdk_error};
 use crate::domain::webhook::{
     Delivery, EventStatus, StoredEvent, Subscription, SubscriptionStatus, WebhookSource,
 };
-use crate::domain::{PartnerId, SubscriptionId};
+use crate::domain::{Conflict, PartnerId, SubscriptionId};
 
 /// How long a received event (and so its id's deduplication) is kept.
 pub const EVENT_RETENTION_DAYS: i64 = 90;
@@ -270,9 +270,9 @@ impl DynamoStore {
                 return Ok(true);
             }
         }
-        Err(StoreError::Conflict(format!(
+        Err(StoreError::Conflict(Conflict::stale_version(format!(
             "subscription {id} kept changing; it was not updated"
-        )))
+        ))))
     }
 
     /// The newest `limit` items of an index partition.
@@ -314,10 +314,10 @@ impl WebhookStore for DynamoStore {
         {
             Ok(())
         } else {
-            Err(StoreError::Conflict(format!(
+            Err(StoreError::Conflict(Conflict::already_exists(format!(
                 "webhook source {} exists already",
                 source.id
-            )))
+            ))))
         }
     }
 
@@ -357,10 +357,10 @@ impl WebhookStore for DynamoStore {
         if saved {
             Ok(())
         } else {
-            Err(StoreError::Conflict(format!(
+            Err(StoreError::Conflict(Conflict::stale_version(format!(
                 "webhook source {} changed meanwhile; retry",
                 source.id
-            )))
+            ))))
         }
     }
 
@@ -411,7 +411,10 @@ impl WebhookStore for DynamoStore {
             .await?
             .map(Some)
             .ok_or_else(|| {
-                StoreError::Conflict(format!("event {} changed meanwhile", event.event_id))
+                StoreError::Conflict(Conflict::stale_version(format!(
+                    "event {} changed meanwhile",
+                    event.event_id
+                )))
             })
     }
 
@@ -448,10 +451,12 @@ impl WebhookStore for DynamoStore {
         update = update.condition_expression(format!("#status IN ({})", allowed.join(", ")));
         match update.send().await {
             Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict(format!(
-                "event {} of {} is no longer {:?}",
-                event.event_id, event.source, from
-            ))),
+            Err(err) if is_condition_failure(&err) => {
+                Err(StoreError::Conflict(Conflict::stale_version(format!(
+                    "event {} of {} is no longer {:?}",
+                    event.event_id, event.source, from
+                ))))
+            }
             Err(err) => Err(sdk_error("updating a webhook event", err)),
         }
     }
@@ -518,10 +523,10 @@ impl WebhookStore for DynamoStore {
         if self.put_if_absent(item, "creating a subscription").await? {
             Ok(())
         } else {
-            Err(StoreError::Conflict(format!(
+            Err(StoreError::Conflict(Conflict::already_exists(format!(
                 "subscription {} exists already",
                 subscription.id
-            )))
+            ))))
         }
     }
 
@@ -610,7 +615,10 @@ impl WebhookStore for DynamoStore {
             .await?
             .map(Some)
             .ok_or_else(|| {
-                StoreError::Conflict(format!("delivery {} changed meanwhile", delivery.id))
+                StoreError::Conflict(Conflict::stale_version(format!(
+                    "delivery {} changed meanwhile",
+                    delivery.id
+                )))
             })
     }
 
@@ -678,10 +686,10 @@ impl WebhookStore for DynamoStore {
         if saved {
             Ok(())
         } else {
-            Err(StoreError::Conflict(format!(
+            Err(StoreError::Conflict(Conflict::stale_version(format!(
                 "delivery {} was attempted meanwhile",
                 delivery.id
-            )))
+            ))))
         }
     }
 

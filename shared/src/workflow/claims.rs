@@ -20,7 +20,8 @@ use crate::domain::claim::{
     MdfRequestDraft, MdfStatus, Rejection, RejectionCode, StoredObject, check_claim, routing,
 };
 use crate::domain::{
-    ClaimId, FundId, MdfRequestId, PartnerId, PartnerKind, Principal, Role, ValidationErrors,
+    ClaimId, Conflict, FundId, MdfRequestId, PartnerId, PartnerKind, Principal, Role,
+    ValidationErrors,
 };
 use crate::messaging::messages::{ClaimNotification, ClaimSubmitted};
 use crate::messaging::{Envelope, SqsPublisher};
@@ -250,10 +251,10 @@ impl ClaimService {
             .await?
             .ok_or_else(|| ClaimError::NotFound(format!("MDF request {id}")))?;
         if request.status != MdfStatus::Pending {
-            return Err(ClaimError::Conflict(format!(
+            return Err(ClaimError::Conflict(Conflict::already_done(format!(
                 "MDF request {id} was decided already ({})",
                 serde_json::to_value(request.status).unwrap_or_default()
-            )));
+            ))));
         }
         let (status, reason) = match decision {
             Decision::Approve => (MdfStatus::Approved, None),
@@ -388,16 +389,16 @@ impl ClaimService {
                     })
                     .await?;
                 if outcome != TransitionOutcome::Done {
-                    return Err(ClaimError::Conflict(format!(
+                    return Err(ClaimError::Conflict(Conflict::stale_version(format!(
                         "claim {id} changed meanwhile"
-                    )));
+                    ))));
                 }
             }
             ClaimStatus::Submitted => {}
             other => {
-                return Err(ClaimError::Conflict(format!(
+                return Err(ClaimError::Conflict(Conflict::invalid_state(format!(
                     "claim {id} is {other}: only a draft is submitted"
-                )));
+                ))));
             }
         }
         // Stored: if this publish fails, the sweep queues the claim later.
@@ -600,10 +601,10 @@ impl ClaimService {
         require(principal, &MANAGERS, "deciding claims")?;
         let mut claim = self.claim(principal, id).await?;
         if claim.status != ClaimStatus::NeedsReview {
-            return Err(ClaimError::Conflict(format!(
+            return Err(ClaimError::Conflict(Conflict::invalid_state(format!(
                 "claim {id} is {}: only a claim waiting for review is decided",
                 claim.status
-            )));
+            ))));
         }
         let now = Utc::now();
         let (to, reason, fund, duplicate, pre_approval) = match decision {
@@ -638,9 +639,9 @@ impl ClaimService {
                 self.notify(&claim).await;
                 Ok(claim)
             }
-            _ => Err(ClaimError::Conflict(format!(
+            _ => Err(ClaimError::Conflict(Conflict::stale_version(format!(
                 "claim {id} changed meanwhile"
-            ))),
+            )))),
         }
     }
 
@@ -669,10 +670,10 @@ impl ClaimService {
             return Ok(claim);
         }
         if claim.status != ClaimStatus::Approved {
-            return Err(ClaimError::Conflict(format!(
+            return Err(ClaimError::Conflict(Conflict::invalid_state(format!(
                 "claim {id} is {}: only an approved claim is paid",
                 claim.status
-            )));
+            ))));
         }
         let audit = self.next(
             &mut claim,
@@ -698,9 +699,9 @@ impl ClaimService {
                 self.notify(&claim).await;
                 Ok(claim)
             }
-            _ => Err(ClaimError::Conflict(format!(
+            _ => Err(ClaimError::Conflict(Conflict::stale_version(format!(
                 "claim {id} changed meanwhile"
-            ))),
+            )))),
         }
     }
 

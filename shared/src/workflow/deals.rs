@@ -12,7 +12,7 @@ use crate::domain::deal::{
     Action, AutoApprovalPolicy, Deal, DealRequest, DealStatus, HistoryEntry, RejectionReason,
     ReviewOutcome, SweepAction, TransitionError, add_business_days, conflicts, review, transition,
 };
-use crate::domain::{DealId, PartnerId, Principal, Role, ValidationErrors};
+use crate::domain::{Conflict, ConflictKind, DealId, PartnerId, Principal, Role, ValidationErrors};
 use crate::messaging::messages::{DealNotification, DealSubmitted};
 use crate::messaging::{Envelope, PublishError, SqsPublisher};
 use crate::store::{Catalog, DealPage, DealQuery, Deals, DynamoStore, Partners, StoreError};
@@ -98,7 +98,9 @@ impl From<DealError> for crate::http::ApiError {
             DealError::Forbidden(why) => ApiError::Forbidden(why),
             DealError::NotFound(id) => ApiError::NotFound(format!("deal {id} not found")),
             // A decision on a decided deal, or expiry before its time: the state is not right.
-            DealError::Transition(why) => ApiError::Conflict(why.to_string()),
+            DealError::Transition(why) => {
+                ApiError::Conflict(Conflict::invalid_state(why.to_string()))
+            }
             DealError::Store(err) => err.into(),
             DealError::Publish(err) => ApiError::Unavailable(err.to_string()),
         }
@@ -274,7 +276,7 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         match self.review_once(id, now).await {
             // Reviewed concurrently (a duplicate message): fine once the deal has moved on.
             Err(DealError::Store(StoreError::Conflict(reason)))
-                if reason.contains("changed meanwhile") =>
+                if reason.kind == ConflictKind::StaleVersion =>
             {
                 match self.store.get_deal(id).await? {
                     Some((deal, _)) if deal.status != DealStatus::Submitted => Ok(()),
@@ -307,7 +309,7 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         ) {
             ReviewOutcome::AutoApprove => match self.approve(&deal, "auto-approval", now).await {
                 Err(DealError::Store(StoreError::Conflict(reason)))
-                    if reason.contains("already approved") =>
+                    if reason.kind == ConflictKind::LockHeld =>
                 {
                     // Another registration won the customer meanwhile.
                     self.step(

@@ -21,7 +21,7 @@ use crate::domain::inventory::{
 };
 use crate::domain::pos::InventoryLine;
 use crate::domain::rebate::Period;
-use crate::domain::{PartnerId, PartnerKind, PriceChangeId, ValidationErrors};
+use crate::domain::{Conflict, PartnerId, PartnerKind, PriceChangeId, ValidationErrors};
 use crate::messaging::messages::{
     InventoryNotification, PriceChangeDue, PriceProtectionNotification, SalesReported,
     StockReported,
@@ -697,10 +697,10 @@ impl InventoryService {
         let (created, change) = match self.store.create_price_change(&change).await? {
             None => (true, change),
             Some(existing) if existing.request != change.request => {
-                return Err(InventoryError::Conflict(format!(
+                return Err(InventoryError::Conflict(Conflict::already_exists(format!(
                     "SKU {} already has a price change effective {} ({}): a SKU's cost changes once a day",
                     change.request.sku, change.request.effective_date, existing.id
-                )));
+                ))));
             }
             Some(existing) => (false, existing),
         };
@@ -826,10 +826,12 @@ impl InventoryService {
                 recorded,
                 already_recorded,
             }),
-            ShipmentOutcome::Conflicting(ids) => Err(InventoryError::Conflict(format!(
-                "shipments {} were recorded before with other numbers; nothing was recorded",
-                ids.join(", ")
-            ))),
+            ShipmentOutcome::Conflicting(ids) => {
+                Err(InventoryError::Conflict(Conflict::already_exists(format!(
+                    "shipments {} were recorded before with other numbers; nothing was recorded",
+                    ids.join(", ")
+                ))))
+            }
         }
     }
 

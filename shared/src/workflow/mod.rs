@@ -12,7 +12,7 @@ pub mod pos;
 pub mod rebates;
 pub mod webhooks;
 
-use crate::domain::{Principal, Role, ValidationErrors};
+use crate::domain::{Conflict, Principal, Role, ValidationErrors};
 use crate::messaging::PublishError;
 use crate::store::StoreError;
 
@@ -27,7 +27,7 @@ pub enum ServiceError {
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Conflict),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -27,7 +27,9 @@ use crate::domain::webhook::{
     AddressPolicy, Delivery, DeliveryStatus, EventPattern, Subscription, SubscriptionStatus,
     SubscriptionView, generate_secret, retry_delay,
 };
-use crate::domain::{PartnerId, PartnerStatus, Principal, Role, SubscriptionId, ValidationErrors};
+use crate::domain::{
+    Conflict, PartnerId, PartnerStatus, Principal, Role, SubscriptionId, ValidationErrors,
+};
 use crate::messaging::messages::{
     ClaimNotification, DealNotification, InventoryNotification, PriceProtectionNotification,
 };
@@ -156,9 +158,9 @@ impl Subscriptions {
             .filter(|s| s.partner_id == owner)
             .count();
         if existing >= MAX_SUBSCRIPTIONS_PER_OWNER {
-            return Err(ServiceError::Conflict(format!(
+            return Err(ServiceError::Conflict(Conflict::limit_reached(format!(
                 "at most {MAX_SUBSCRIPTIONS_PER_OWNER} subscriptions per owner; delete one first"
-            )));
+            ))));
         }
         let secret = generate_secret();
         let subscription = Subscription {
@@ -516,10 +518,10 @@ impl NotifyService {
             .claim_attempt(&delivery, before, now, claim_until)
             .await?
         {
-            return Err(ServiceError::Conflict(format!(
+            return Err(ServiceError::Conflict(Conflict::lock_held(format!(
                 "attempt {number} of delivery {} is in flight; retried later",
                 delivery.id
-            )));
+            ))));
         }
         // Deleted, disabled, or its owner deactivated since the delivery was queued: cancelled.
         let subscription = match self.store.subscription(&due.subscription_id).await? {

@@ -21,8 +21,8 @@ use crate::domain::onboarding::{
     TrainingRequest, parse_tier_rules, tier_change, tier_currency, trailing_months,
 };
 use crate::domain::{
-    ApiKey, ApiKeyRecord, KeyStatus, Partner, PartnerId, PartnerKind, PartnerStatus, Principal,
-    Role, ValidationErrors,
+    ApiKey, ApiKeyRecord, Conflict, KeyStatus, Partner, PartnerId, PartnerKind, PartnerStatus,
+    Principal, Role, ValidationErrors,
 };
 use crate::messaging::{Envelope, Message, SqsPublisher};
 use crate::store::{ApiKeys, ApplyError, DynamoStore, OnboardingStore, Partners, StoreError};
@@ -373,17 +373,17 @@ impl OnboardingService {
         refuse_inactive(&partner)?;
         let earlier = onboarding.documents.get(&request.document_type);
         if earlier.is_some_and(|d| d.status == DocumentStatus::Verified) {
-            return Err(OnboardingError::Conflict(format!(
+            return Err(OnboardingError::Conflict(Conflict::already_done(format!(
                 "document {} is verified already",
                 request.document_type
-            )));
+            ))));
         }
         let attempts = earlier.map_or(0, |d| d.attempts) + 1;
         if attempts > MAX_DOCUMENT_ATTEMPTS {
-            return Err(OnboardingError::Conflict(format!(
+            return Err(OnboardingError::Conflict(Conflict::limit_reached(format!(
                 "document {} had {MAX_DOCUMENT_ATTEMPTS} upload links already; ask a manager",
                 request.document_type
-            )));
+            ))));
         }
         // A key of its own per upload link: a later link never overwrites what a manager saw.
         let key = format!(
@@ -458,10 +458,10 @@ impl OnboardingService {
                         && o.content_type.as_deref() == Some(document.content_type.as_str())
                 });
                 if !fits {
-                    return Err(OnboardingError::Conflict(format!(
+                    return Err(OnboardingError::Conflict(Conflict::invalid_state(format!(
                         "document {document_type} is not in the bucket as declared ({}, {} bytes): it cannot be verified",
                         document.content_type, document.size
-                    )));
+                    ))));
                 }
                 document.status = DocumentStatus::Verified;
                 document.reason = None;
@@ -638,15 +638,15 @@ impl OnboardingService {
         require_own(principal, id)?;
         let (partner, mut onboarding) = self.load(principal, id).await?;
         if partner.status != PartnerStatus::Active {
-            return Err(OnboardingError::Conflict(format!(
+            return Err(OnboardingError::Conflict(Conflict::invalid_state(format!(
                 "partner {id} is {}: its API key is issued on activation",
                 partner.status
-            )));
+            ))));
         }
         if onboarding.api_key_issued {
-            return Err(OnboardingError::Conflict(
-                "the API key was handed out already and is never shown again; ask a manager for a new one".into(),
-            ));
+            return Err(OnboardingError::Conflict(Conflict::already_done(
+                "the API key was handed out already and is never shown again; ask a manager for a new one",
+            )));
         }
         let key = ApiKey::generate();
         let record = ApiKeyRecord::issue(&key, id.to_string(), role_of(&partner), None, now);
@@ -658,9 +658,9 @@ impl OnboardingService {
             .hand_out_key(&onboarding, &record, &partner, now)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(_) => OnboardingError::Conflict(
-                    "the partner changed while its key was handed out; ask again".into(),
-                ),
+                StoreError::Conflict(_) => OnboardingError::Conflict(Conflict::stale_version(
+                    "the partner changed while its key was handed out; ask again",
+                )),
                 other => other.into(),
             })?;
         Ok(key.reveal().to_string())

@@ -18,7 +18,7 @@ use crate::domain::webhook::{
     EventStatus, InboundEvent, OpportunityEnd, ROUTED_TYPES, RoutedEvent, SourceSecret, SourceView,
     StoredEvent, WebhookSource, check_source_id, generate_secret, verify,
 };
-use crate::domain::{Principal, Role, ValidationErrors};
+use crate::domain::{Conflict, Principal, Role, ValidationErrors};
 use crate::messaging::{Envelope, Message, SqsPublisher};
 use crate::store::{Catalog, DynamoStore, StoreError, WebhookStore};
 
@@ -84,7 +84,7 @@ pub enum ReceiveError {
     Forbidden(String),
     /// The id was received before with another body: 409.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Conflict),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -308,10 +308,10 @@ impl WebhookIngest {
             StoredEvent::new(source_id, &event.id, &event.event_type, text, status, now);
         if let Some(earlier) = self.store.record_event(&stored).await? {
             if earlier.body_sha256 != stored.body_sha256 {
-                return Err(ReceiveError::Conflict(format!(
+                return Err(ReceiveError::Conflict(Conflict::already_exists(format!(
                     "event {} was received before with another body",
                     event.id
-                )));
+                ))));
             }
             if earlier.status != EventStatus::Received {
                 return Ok((Receipt::Duplicate, event.id));

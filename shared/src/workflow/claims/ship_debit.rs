@@ -10,7 +10,7 @@ use crate::domain::claim::ship_debit::{
     Authorization, AuthorizationRequest, ShipDebitClaim, ShipDebitRequest, check_ship_debit,
 };
 use crate::domain::pos::{LineKey, PosLine};
-use crate::domain::{PartnerId, PartnerKind, Principal, Role, ValidationErrors};
+use crate::domain::{Conflict, PartnerId, PartnerKind, Principal, Role, ValidationErrors};
 use crate::store::{Claims, Partners, PosStore, ShipDebitOutcome};
 use crate::workflow::require;
 
@@ -142,9 +142,9 @@ impl ClaimService {
                 ),
             )
             .into()),
-            ShipDebitOutcome::LineClaimed => Err(ClaimError::Conflict(
-                "a POS line of this claim was claimed before".into(),
-            )),
+            ShipDebitOutcome::LineClaimed => Err(ClaimError::Conflict(Conflict::lock_held(
+                "a POS line of this claim was claimed before",
+            ))),
         }
     }
 
