@@ -5,7 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam and cargo-lambda find zig and each other on PATH.
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: help setup up test test-unit test-local-stack test-e2e lint validate sam-build measure
+.PHONY: help setup up test test-unit test-local-stack test-e2e lint validate sam-build measure openapi
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -47,3 +47,6 @@ sam-build: setup ## sam build (arm64 release binaries through cargo-lambda and z
 
 measure: setup ## Binary sizes and init times of every function (figures for the README)
 	$(VENV)/python tools/measure_functions.py
+
+openapi: ## Bundle api/openapi.yaml and api/paths/*.yaml into api/openapi.json (the served document)
+	UPDATE_OPENAPI=1 cargo test -p tributary --lib testing::openapi::tests::the_served_bundle_is_current

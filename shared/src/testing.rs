@@ -21,7 +21,9 @@ use serde_yaml::Value;
 use crate::store::DynamoStore;
 
 pub mod fuzz;
+pub mod openapi;
 mod requests;
+pub mod routes;
 pub use requests::{api_request_raw, assert_not_server_error, describe_request, send_user_request};
 
 /// The workspace root (this crate lives in `<root>/shared`).
@@ -419,8 +421,8 @@ pub async fn claim_service() -> (
 }
 
 /// An API Gateway request for handler tests: `sample` (an events/*.json HTTP event) with the
-/// method, path (and query), JSON body and caller replaced. `pathParameters.id` is the second
-/// path segment, as in `/deals/{id}/...`.
+/// method, path (and query), JSON body and caller replaced; the route key and path parameters
+/// are those of the template route the path matches (see [`routes::match_route`]).
 pub fn api_request(
     sample: &str,
     method: &str,
@@ -435,10 +437,12 @@ pub fn api_request(
     event["requestContext"]["http"]["path"] = path_only.into();
     event["rawPath"] = path_only.into();
     event["rawQueryString"] = query.into();
-    event["pathParameters"] = match path_only.split('/').nth(2) {
-        Some(id) => serde_json::json!({ "id": id }),
-        None => serde_json::json!({}),
-    };
+    // What the gateway passes: the template route the path matches, its parameters by name.
+    let (route_key, parameters) =
+        routes::match_route(method, path_only).unwrap_or(("$default", serde_json::json!({})));
+    event["routeKey"] = route_key.into();
+    event["requestContext"]["routeKey"] = route_key.into();
+    event["pathParameters"] = parameters;
     event["requestContext"]["authorizer"]["lambda"]["role"] = role.into();
     event["requestContext"]["authorizer"]["lambda"]["principalId"] = principal.into();
     let object = event.as_object_mut().expect("an object");

@@ -9,18 +9,30 @@
 //! Review, auto-approval and expiry run in deal-approve, from the review queue and a schedule.
 
 use chrono::Utc;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use tributary::domain::deal::DealRequest;
 use tributary::domain::{PartnerId, ValidationErrors};
-use tributary::http::{ApiError, caller, json, json_body, path_param, respond};
+use tributary::http::{ApiError, caller, json, json_body, path_param};
+use tributary::paging::PageRequest;
+use tributary::route;
+use tributary::router::{Answer, Router};
 use tributary::store::DealQuery;
 use tributary::workflow::deals::{DealService, Decision};
 
 pub async fn route(deps: &DealService, request: Request) -> Response<Body> {
-    respond(dispatch(deps, &request).await)
+    ROUTES.dispatch(deps, &request).await
 }
+
+/// This function's routes: the `HttpApi` events of `DealSubmitFunction` in the template.
+pub static ROUTES: Router<DealService> = Router::new(&[
+    route!("POST /deals", register),
+    route!("GET /deals", list),
+    route!("GET /deals/{id}", read),
+    route!("POST /deals/{id}/decision", decide),
+    route!("POST /deals/{id}/outcome", report_outcome),
+]);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,51 +40,57 @@ struct OutcomeBody {
     outcome: tributary::workflow::deals::Outcome,
 }
 
-async fn dispatch(deps: &DealService, request: &Request) -> Result<Response<Body>, ApiError> {
+async fn register(deps: &DealService, request: &Request) -> Answer {
     let principal = caller(request)?;
-    let flow = deps.flow();
-    let now = Utc::now();
-    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
-    match (request.method().clone(), segments.as_slice()) {
-        (Method::POST, ["deals"]) => {
-            let body: DealRequest = json_body(request)?;
-            let deal = flow.register(&principal, body, now).await?;
-            Ok(json(StatusCode::CREATED, &deal))
-        }
-        (Method::GET, ["deals"]) => {
-            let page = flow.list(&principal, list_query(request)?).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"deals": page.deals, "next_cursor": page.next_cursor}),
-            ))
-        }
-        (Method::GET, ["deals", _]) => {
-            let (deal, history) = flow.read(&principal, path_param(request, "id")?).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"deal": deal, "history": history}),
-            ))
-        }
-        (Method::POST, ["deals", _, "decision"]) => {
-            let decision: Decision = json_body(request)?;
-            let deal = flow
-                .decide(&principal, path_param(request, "id")?, decision, now)
-                .await?;
-            Ok(json(StatusCode::OK, &deal))
-        }
-        (Method::POST, ["deals", _, "outcome"]) => {
-            let body: OutcomeBody = json_body(request)?;
-            let deal = flow
-                .report_outcome(&principal, path_param(request, "id")?, body.outcome, now)
-                .await?;
-            Ok(json(StatusCode::OK, &deal))
-        }
-        _ => Err(ApiError::NotFound(format!(
-            "no route for {} {}",
-            request.method(),
-            request.uri().path()
-        ))),
-    }
+    let body: DealRequest = json_body(request)?;
+    let deal = deps.flow().register(&principal, body, Utc::now()).await?;
+    Ok(json(StatusCode::CREATED, &deal))
+}
+
+async fn list(deps: &DealService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let page = deps.flow().list(&principal, list_query(request)?).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"deals": page.deals, "next_cursor": page.next_cursor}),
+    ))
+}
+
+async fn read(deps: &DealService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let (deal, history) = deps
+        .flow()
+        .read(&principal, path_param(request, "id")?)
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"deal": deal, "history": history}),
+    ))
+}
+
+async fn decide(deps: &DealService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let decision: Decision = json_body(request)?;
+    let deal = deps
+        .flow()
+        .decide(&principal, path_param(request, "id")?, decision, Utc::now())
+        .await?;
+    Ok(json(StatusCode::OK, &deal))
+}
+
+async fn report_outcome(deps: &DealService, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let body: OutcomeBody = json_body(request)?;
+    let deal = deps
+        .flow()
+        .report_outcome(
+            &principal,
+            path_param(request, "id")?,
+            body.outcome,
+            Utc::now(),
+        )
+        .await?;
+    Ok(json(StatusCode::OK, &deal))
 }
 
 fn list_query(request: &Request) -> Result<DealQuery, ApiError> {
@@ -86,17 +104,7 @@ fn list_query(request: &Request) -> Result<DealQuery, ApiError> {
             .map_err(|e| errors.add("partner", e.to_string()))
             .ok()
     });
-    let limit = match params.first("limit") {
-        None => 25,
-        Some(text) => match text.parse::<i32>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                errors.add("limit", "an integer from 1 to 100");
-                25
-            }
-        },
-    };
-    let cursor = params.first("cursor").map(str::to_string);
+    let PageRequest { limit, cursor } = PageRequest::read(request, &mut errors);
     errors
         .into_result(DealQuery {
             partner,
@@ -115,6 +123,11 @@ mod tests {
     use super::*;
     use tributary::domain::PartnerStatus;
     use tributary::testing;
+
+    #[test]
+    fn the_route_table_is_the_templates() {
+        testing::routes::assert_route_table("deal-submit", ROUTES.keys());
+    }
 
     async fn deps() -> (DealService, aws_sdk_sqs::Client) {
         (

@@ -1,7 +1,7 @@
 //! The channel data API (ingestion itself runs in pos-ingest, from the drop bucket):
 //! - `PUT /catalog/skus` (vendor admin): `{"skus": [{"sku": "NW-1", "name": "...", "cost":
 //!   {"amount": "120.00", "currency": "USD"}}]}` (cost optional), up to 1000;
-//! - `PUT /distributors/{id}/profile` (vendor admin): a mapping profile (see the README);
+//! - `PUT /distributors/{id}/profile` (vendor admin): a mapping profile (docs/pos-and-inventory-files.md);
 //!   `GET` the same (vendor staff, or the distributor itself);
 //! - `GET /pos/files` (a distributor: its own; vendor staff: all, or `?distributor=`), newest
 //!   first, `limit`, `cursor`; `GET /pos/files/{id}`: one file record with its counts.
@@ -15,23 +15,36 @@
 //! Another organisation's profile or file answers 404, as if it did not exist.
 
 use chrono::Utc;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use tributary::domain::catalog::{CatalogEntry, check_entries};
 use tributary::domain::pos::{FileId, MappingProfile};
 use tributary::domain::{Money, PartnerId, PartnerKind, Principal, Role, ValidationErrors};
-use tributary::http::{ApiError, caller, json, json_body, respond};
-use tributary::store::{Catalog, Partners, PosStore};
+use tributary::http::{ApiError, caller, json, json_body, path_param};
+use tributary::paging::PageRequest;
+use tributary::route;
+use tributary::router::{Answer, Router};
+use tributary::store::{Catalog, DynamoStore, Partners, PosStore};
 use tributary::workflow::held_lines::{HeldLines, ReleaseRequest};
 
-pub async fn route<S: Catalog + Partners + PosStore + Sync>(
-    store: &S,
-    held: &HeldLines<S>,
-    request: Request,
-) -> Response<Body> {
-    respond(dispatch(store, held, &request).await)
+/// The held-lines workflow carries the store the other routes use.
+type Deps = HeldLines<DynamoStore>;
+
+pub async fn route(deps: &Deps, request: Request) -> Response<Body> {
+    ROUTES.dispatch(deps, &request).await
 }
+
+/// This function's routes: the `HttpApi` events of `PosApiFunction` in the template.
+pub static ROUTES: Router<Deps> = Router::new(&[
+    route!("PUT /catalog/skus", put_skus),
+    route!("PUT /distributors/{id}/profile", put_profile),
+    route!("GET /distributors/{id}/profile", get_profile),
+    route!("GET /pos/files", list_files),
+    route!("GET /pos/files/{id}", get_file),
+    route!("GET /pos/held-lines", held_lines),
+    route!("POST /pos/held-lines/release", release_held_lines),
+]);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,142 +62,136 @@ struct SkuEntry {
     cost: Option<Money>,
 }
 
-async fn dispatch<S: Catalog + Partners + PosStore + Sync>(
-    store: &S,
-    held: &HeldLines<S>,
-    request: &Request,
-) -> Result<Response<Body>, ApiError> {
+async fn put_skus(deps: &Deps, request: &Request) -> Answer {
     let principal = caller(request)?;
-    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
-    match (request.method().clone(), segments.as_slice()) {
-        (Method::PUT, ["catalog", "skus"]) => {
-            require(
-                &principal,
-                Role::VendorAdmin,
-                "only vendor admins change the catalog",
-            )?;
-            let list: SkuList = json_body(request)?;
-            let skus: Vec<CatalogEntry> = list
-                .skus
-                .into_iter()
-                .map(|e| CatalogEntry {
-                    sku: e.sku,
-                    name: e.name,
-                    cost: e.cost,
-                })
-                .collect();
-            check_entries(&skus, "skus")?;
-            store.put_entries_as_of(&skus, Utc::now()).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"upserted": skus.len()}),
-            ))
+    require(
+        &principal,
+        Role::VendorAdmin,
+        "only vendor admins change the catalog",
+    )?;
+    let list: SkuList = json_body(request)?;
+    let skus: Vec<CatalogEntry> = list
+        .skus
+        .into_iter()
+        .map(|e| CatalogEntry {
+            sku: e.sku,
+            name: e.name,
+            cost: e.cost,
+        })
+        .collect();
+    check_entries(&skus, "skus")?;
+    deps.store.put_entries_as_of(&skus, Utc::now()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"upserted": skus.len()}),
+    ))
+}
+
+async fn put_profile(deps: &Deps, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    require(
+        &principal,
+        Role::VendorAdmin,
+        "only vendor admins change mapping profiles",
+    )?;
+    let distributor = distributor(&deps.store, &principal, path_param(request, "id")?).await?;
+    let profile: MappingProfile = json_body(request)?;
+    profile.compile()?;
+    deps.store
+        .put_profile(&distributor, &profile, Utc::now())
+        .await?;
+    Ok(json(StatusCode::OK, &profile))
+}
+
+async fn get_profile(deps: &Deps, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let distributor = distributor(&deps.store, &principal, path_param(request, "id")?).await?;
+    let profile = deps.store.get_profile(&distributor).await?.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "distributor {distributor} has no mapping profile (the header dictionary is used)"
+        ))
+    })?;
+    Ok(json(StatusCode::OK, &profile))
+}
+
+async fn list_files(deps: &Deps, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let params = request.query_string_parameters();
+    let mut errors = ValidationErrors::new();
+    let asked = params.first("distributor").and_then(|d| {
+        d.parse::<PartnerId>()
+            .map_err(|e| errors.add("distributor", e.to_string()))
+            .ok()
+    });
+    let page = PageRequest::read(request, &mut errors);
+    errors.into_result(())?;
+    let scope = match principal.role {
+        Role::Distributor => Some(own_id(&principal)?),
+        role if role.is_vendor_staff() => asked,
+        _ => {
+            return Err(ApiError::Forbidden(
+                "POS files are for distributors and vendor staff".into(),
+            ));
         }
-        (Method::PUT, ["distributors", id, "profile"]) => {
-            require(
-                &principal,
-                Role::VendorAdmin,
-                "only vendor admins change mapping profiles",
-            )?;
-            let distributor = distributor(store, &principal, id).await?;
-            let profile: MappingProfile = json_body(request)?;
-            profile.compile()?;
-            store
-                .put_profile(&distributor, &profile, Utc::now())
-                .await?;
-            Ok(json(StatusCode::OK, &profile))
-        }
-        (Method::GET, ["distributors", id, "profile"]) => {
-            let distributor = distributor(store, &principal, id).await?;
-            let profile = store.get_profile(&distributor).await?.ok_or_else(|| {
-                ApiError::NotFound(format!("distributor {distributor} has no mapping profile (the header dictionary is used)"))
-            })?;
-            Ok(json(StatusCode::OK, &profile))
-        }
-        (Method::GET, ["pos", "files"]) => {
-            let params = request.query_string_parameters();
-            let mut errors = ValidationErrors::new();
-            let asked = params.first("distributor").and_then(|d| {
-                d.parse::<PartnerId>()
-                    .map_err(|e| errors.add("distributor", e.to_string()))
-                    .ok()
-            });
-            let limit = match params.first("limit").map(str::parse::<i32>) {
-                None => 25,
-                Some(Ok(n)) if (1..=100).contains(&n) => n,
-                Some(_) => {
-                    errors.add("limit", "an integer from 1 to 100");
-                    25
-                }
-            };
-            errors.into_result(())?;
-            let scope = match principal.role {
-                Role::Distributor => Some(own_id(&principal)?),
-                role if role.is_vendor_staff() => asked,
-                _ => {
-                    return Err(ApiError::Forbidden(
-                        "POS files are for distributors and vendor staff".into(),
-                    ));
-                }
-            };
-            let page = store
-                .list_files(scope.as_ref(), limit, params.first("cursor"))
-                .await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"files": page.files, "next_cursor": page.next_cursor}),
-            ))
-        }
-        (Method::GET, ["pos", "files", id]) => {
-            let not_found = || ApiError::NotFound(format!("file {id} not found"));
-            let id: FileId = id.parse().map_err(|_| not_found())?;
-            let file = store.get_file(&id).await?.ok_or_else(not_found)?;
-            let visible = principal.role.is_vendor_staff()
-                || (principal.role == Role::Distributor
-                    && principal.id == file.distributor.as_str());
-            if !visible {
-                return Err(not_found());
-            }
-            Ok(json(StatusCode::OK, &file))
-        }
-        (Method::GET, ["pos", "held-lines"]) => {
-            let params = request.query_string_parameters();
-            let distributor = match principal.role {
-                Role::Distributor => own_id(&principal)?,
-                role if role.is_vendor_staff() => {
-                    let id = params.first("distributor").ok_or_else(|| {
-                        ValidationErrors::single("distributor", "required for vendor staff")
-                    })?;
-                    self::distributor(store, &principal, id).await?
-                }
-                _ => {
-                    return Err(ApiError::Forbidden(
-                        "held lines are for distributors and vendor staff".into(),
-                    ));
-                }
-            };
-            let names = held.by_name(&distributor).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"distributor": distributor, "names": names}),
-            ))
-        }
-        (Method::POST, ["pos", "held-lines", "release"]) => {
-            if !principal.role.is_vendor_staff() {
-                return Err(ApiError::Forbidden(
-                    "only vendor staff match resellers to partners".into(),
-                ));
-            }
-            let release: ReleaseRequest = json_body(request)?;
-            let released = held.release(&release, &principal.id, Utc::now()).await?;
-            Ok(json(StatusCode::OK, &released))
-        }
-        _ => Err(ApiError::NotFound(format!(
-            "no route for {} {}",
-            request.method(),
-            request.uri().path()
-        ))),
+    };
+    let page = deps
+        .store
+        .list_files(scope.as_ref(), page.limit, page.cursor.as_deref())
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"files": page.files, "next_cursor": page.next_cursor}),
+    ))
+}
+
+async fn get_file(deps: &Deps, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let id = path_param(request, "id")?;
+    let not_found = || ApiError::NotFound(format!("file {id} not found"));
+    let id: FileId = id.parse().map_err(|_| not_found())?;
+    let file = deps.store.get_file(&id).await?.ok_or_else(not_found)?;
+    let visible = principal.role.is_vendor_staff()
+        || (principal.role == Role::Distributor && principal.id == file.distributor.as_str());
+    if !visible {
+        return Err(not_found());
     }
+    Ok(json(StatusCode::OK, &file))
+}
+
+async fn held_lines(deps: &Deps, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let params = request.query_string_parameters();
+    let distributor = match principal.role {
+        Role::Distributor => own_id(&principal)?,
+        role if role.is_vendor_staff() => {
+            let id = params.first("distributor").ok_or_else(|| {
+                ValidationErrors::single("distributor", "required for vendor staff")
+            })?;
+            self::distributor(&deps.store, &principal, id).await?
+        }
+        _ => {
+            return Err(ApiError::Forbidden(
+                "held lines are for distributors and vendor staff".into(),
+            ));
+        }
+    };
+    let names = deps.by_name(&distributor).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"distributor": distributor, "names": names}),
+    ))
+}
+
+async fn release_held_lines(deps: &Deps, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    if !principal.role.is_vendor_staff() {
+        return Err(ApiError::Forbidden(
+            "only vendor staff match resellers to partners".into(),
+        ));
+    }
+    let release: ReleaseRequest = json_body(request)?;
+    let released = deps.release(&release, &principal.id, Utc::now()).await?;
+    Ok(json(StatusCode::OK, &released))
 }
 
 fn require(principal: &Principal, role: Role, message: &str) -> Result<(), ApiError> {
@@ -239,6 +246,11 @@ mod tests {
     use tributary::store::StoredLine;
     use tributary::testing;
 
+    #[test]
+    fn the_route_table_is_the_templates() {
+        testing::routes::assert_route_table("pos-api", ROUTES.keys());
+    }
+
     fn request(
         method: &str,
         path: &str,
@@ -289,7 +301,6 @@ mod tests {
         let (store, _) = setup().await;
         let ok = serde_json::json!({"skus": [{"sku": "NW-1", "name": "Switch"}, {"sku": "NW-2", "name": "Router"}]});
         let response = route(
-            &store,
             &held(&store).await,
             request(
                 "PUT",
@@ -307,7 +318,6 @@ mod tests {
         assert_eq!(store.known_skus(&["NW-2".into()]).await.unwrap().len(), 1);
         let bad = serde_json::json!({"skus": [{"sku": "has space", "name": ""}]});
         let response = route(
-            &store,
             &held(&store).await,
             request("PUT", "/catalog/skus", "vendor_admin", "ada", Some(bad)),
         )
@@ -323,14 +333,12 @@ mod tests {
         // A misspelt field is refused, not dropped with the cost it meant.
         let typo = serde_json::json!({"skus": [{"sku": "NW-2", "name": "x", "costs": {"amount": "1", "currency": "USD"}}]});
         let response = route(
-            &store,
             &held(&store).await,
             request("PUT", "/catalog/skus", "vendor_admin", "ada", Some(typo)),
         )
         .await;
         assert_eq!(response.status(), 400);
         let response = route(
-            &store,
             &held(&store).await,
             request("PUT", "/catalog/skus", "channel_manager", "cm", Some(ok)),
         )
@@ -344,14 +352,12 @@ mod tests {
         let path = format!("/distributors/{}/profile", distributor.id);
         let profile = serde_json::json!({"columns": {"sku": "Artikel"}, "date_formats": ["%d.%m.%Y"], "decimal_separator": ",", "default_currency": "EUR"});
         let response = route(
-            &store,
             &held(&store).await,
             request("PUT", &path, "vendor_admin", "ada", Some(profile)),
         )
         .await;
         assert_eq!(response.status(), 200);
         let response = route(
-            &store,
             &held(&store).await,
             request("GET", &path, "distributor", distributor.id.as_str(), None),
         )
@@ -365,7 +371,6 @@ mod tests {
         );
         let other = PartnerId::generate();
         let response = route(
-            &store,
             &held(&store).await,
             request("GET", &path, "distributor", other.as_str(), None),
         )
@@ -373,7 +378,6 @@ mod tests {
         assert_eq!(response.status(), 404);
         let bad = serde_json::json!({"columns": {"colour": "C"}, "default_currency": "EURO"});
         let response = route(
-            &store,
             &held(&store).await,
             request("PUT", &path, "vendor_admin", "ada", Some(bad)),
         )
@@ -382,7 +386,6 @@ mod tests {
         assert_eq!(body(&response)["errors"].as_array().unwrap().len(), 2);
         let unknown = serde_json::json!({"colums": {}});
         let response = route(
-            &store,
             &held(&store).await,
             request("PUT", &path, "vendor_admin", "ada", Some(unknown)),
         )
@@ -430,7 +433,6 @@ mod tests {
         };
         store.create_file(&file).await.unwrap();
         let own = route(
-            &store,
             &held(&store).await,
             request(
                 "GET",
@@ -443,7 +445,6 @@ mod tests {
         .await;
         assert_eq!(body(&own)["files"][0]["counts"]["accepted"], 2);
         let staff = route(
-            &store,
             &held(&store).await,
             request(
                 "GET",
@@ -456,7 +457,6 @@ mod tests {
         .await;
         assert_eq!(body(&staff)["files"].as_array().unwrap().len(), 1);
         let one = route(
-            &store,
             &held(&store).await,
             request(
                 "GET",
@@ -470,7 +470,6 @@ mod tests {
         assert_eq!(body(&one)["status"], "completed");
         let other = PartnerId::generate();
         let hidden = route(
-            &store,
             &held(&store).await,
             request(
                 "GET",
@@ -483,14 +482,12 @@ mod tests {
         .await;
         assert_eq!(hidden.status(), 404);
         let theirs = route(
-            &store,
             &held(&store).await,
             request("GET", "/pos/files", "distributor", other.as_str(), None),
         )
         .await;
         assert!(body(&theirs)["files"].as_array().unwrap().is_empty());
         let partner = route(
-            &store,
             &held(&store).await,
             request("GET", "/pos/files", "partner", other.as_str(), None),
         )
@@ -535,7 +532,7 @@ mod tests {
         ];
         store.put_lines(lines.clone(), 1).await.unwrap();
         let call = |method: &str, path: &str, role: &str, who: &str, body| {
-            route(&store, &held, request(method, path, role, who, body))
+            route(&held, request(method, path, role, who, body))
         };
 
         let listed = call(

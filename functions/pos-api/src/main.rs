@@ -11,12 +11,12 @@ async fn main() -> Result<(), Error> {
     let sdk = tributary::aws::load_config().await;
     let store = DynamoStore::from_env(&sdk)?;
     let held = HeldLines {
-        store: store.clone(),
+        store,
         publisher: SqsPublisher::new(tributary::aws::sqs(&sdk)),
         sales_queue_url: tributary::config::required("POS_SALES_QUEUE_URL")?,
     };
     lambda_http::run(service_fn(|request| async {
-        Ok::<_, Error>(handler::route(&store, &held, request).await)
+        Ok::<_, Error>(handler::route(&held, request).await)
     }))
     .await
 }

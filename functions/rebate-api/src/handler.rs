@@ -1,5 +1,5 @@
 //! Incentive programs and accrual statements:
-//! - `POST /programs` (vendor admin): a program's terms (see the README) → its first version;
+//! - `POST /programs` (vendor admin): a program's terms (docs/rebates.md) → its first version;
 //! - `GET /programs` (vendor staff): every version of every program;
 //! - `GET /programs/{id}` (vendor staff): one program's versions, oldest first;
 //! - `POST /programs/{id}/versions` (vendor admin): new terms from a future `starts_on`; the
@@ -9,114 +9,119 @@
 //!   as CSV.
 
 use chrono::Utc;
-use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use tributary::domain::rebate::{Period, Program, ProgramTerms};
 use tributary::domain::{PartnerId, Principal, ProgramId, Role, ValidationErrors};
-use tributary::http::{ApiError, caller, json, json_body, respond};
-use tributary::store::{Partners, Rebates};
+use tributary::http::{ApiError, caller, json, json_body, path_param};
+use tributary::route;
+use tributary::router::{Answer, Router};
+use tributary::store::{DynamoStore, Partners, Rebates};
 use tributary::workflow::rebates::Statement;
 
-pub async fn route<S: Rebates + Partners + Sync>(store: &S, request: Request) -> Response<Body> {
-    respond(dispatch(store, &request).await)
+pub async fn route(store: &DynamoStore, request: Request) -> Response<Body> {
+    ROUTES.dispatch(store, &request).await
 }
 
-async fn dispatch<S: Rebates + Partners + Sync>(
-    store: &S,
-    request: &Request,
-) -> Result<Response<Body>, ApiError> {
+/// This function's routes: the `HttpApi` events of `RebateApiFunction` in the template.
+pub static ROUTES: Router<DynamoStore> = Router::new(&[
+    route!("POST /programs", create_program),
+    route!("GET /programs", list_programs),
+    route!("GET /programs/{id}", read_program),
+    route!("POST /programs/{id}/versions", add_version),
+    route!("GET /partners/{id}/accruals", accruals),
+]);
+
+async fn create_program(store: &DynamoStore, request: &Request) -> Answer {
     let principal = caller(request)?;
-    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
-    match (request.method().clone(), segments.as_slice()) {
-        (Method::POST, ["programs"]) => {
-            require_admin(&principal)?;
-            let terms: ProgramTerms = json_body(request)?;
-            let program = Program::create(terms, &principal.id, Utc::now())?;
-            store.create_program(&program).await?;
-            Ok(json(StatusCode::CREATED, &program))
-        }
-        (Method::GET, ["programs"]) => {
-            require_staff(&principal)?;
-            let programs = store.programs().await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "programs": programs }),
-            ))
-        }
-        (Method::GET, ["programs", id]) => {
-            require_staff(&principal)?;
-            let (id, versions) = versions(store, id).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"id": id, "versions": versions}),
-            ))
-        }
-        (Method::POST, ["programs", id, "versions"]) => {
-            require_admin(&principal)?;
-            let (_, versions) = versions(store, id).await?;
-            let latest = versions.last().expect("a found program has a version");
-            let terms: ProgramTerms = json_body(request)?;
-            let (ended, next) = latest.next_version(terms, &principal.id, Utc::now())?;
-            store.add_program_version(&ended, &next).await?;
-            Ok(json(StatusCode::CREATED, &next))
-        }
-        (Method::GET, ["partners", id, "accruals"]) => {
-            let not_found = || ApiError::NotFound(format!("partner {id} not found"));
-            let partner: PartnerId = id.parse().map_err(|_| not_found())?;
-            let own = principal.role == Role::Partner && principal.id == partner.as_str();
-            if !own && !principal.role.is_vendor_staff() {
-                return Err(not_found());
-            }
-            let params = request.query_string_parameters();
-            let mut errors = ValidationErrors::new();
-            let period = match params.first("period").map(str::parse::<Period>) {
-                Some(Ok(period)) => Some(period),
-                Some(Err(fault)) => {
-                    errors.add("period", fault);
-                    None
-                }
-                None => {
-                    errors.add("period", "required: YYYY-MM or YYYY-Qn");
-                    None
-                }
-            };
-            let csv = match params.first("format") {
-                None | Some("json") => false,
-                Some("csv") => true,
-                Some(other) => {
-                    errors.add("format", format!("{other:?}: expected json or csv"));
-                    false
-                }
-            };
-            let period = errors.into_result(period)?.expect("checked above");
-            store.get_partner(&partner).await?.ok_or_else(not_found)?;
-            let ledger = store.period_ledger(&partner, period).await?;
-            let statement = Statement::new(partner, period, ledger);
-            if !csv {
-                return Ok(json(StatusCode::OK, &statement));
-            }
-            let text = statement
-                .to_csv()
-                .map_err(|e| ApiError::Internal(format!("statement CSV: {e}")))?;
-            Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
-                .header(
-                    header::CONTENT_DISPOSITION,
-                    format!(
-                        "attachment; filename=\"accruals-{}-{period}.csv\"",
-                        statement.partner_id
-                    ),
-                )
-                .body(Body::Text(text))
-                .map_err(|e| ApiError::Internal(e.to_string()))
-        }
-        _ => Err(ApiError::NotFound(format!(
-            "no route for {} {}",
-            request.method(),
-            request.uri().path()
-        ))),
+    require_admin(&principal)?;
+    let terms: ProgramTerms = json_body(request)?;
+    let program = Program::create(terms, &principal.id, Utc::now())?;
+    store.create_program(&program).await?;
+    Ok(json(StatusCode::CREATED, &program))
+}
+
+async fn list_programs(store: &DynamoStore, request: &Request) -> Answer {
+    require_staff(&caller(request)?)?;
+    let programs = store.programs().await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "programs": programs }),
+    ))
+}
+
+async fn read_program(store: &DynamoStore, request: &Request) -> Answer {
+    require_staff(&caller(request)?)?;
+    let (id, versions) = versions(store, path_param(request, "id")?).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"id": id, "versions": versions}),
+    ))
+}
+
+async fn add_version(store: &DynamoStore, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    require_admin(&principal)?;
+    let (_, versions) = versions(store, path_param(request, "id")?).await?;
+    let latest = versions.last().expect("a found program has a version");
+    let terms: ProgramTerms = json_body(request)?;
+    let (ended, next) = latest.next_version(terms, &principal.id, Utc::now())?;
+    store.add_program_version(&ended, &next).await?;
+    Ok(json(StatusCode::CREATED, &next))
+}
+
+async fn accruals(store: &DynamoStore, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let id = path_param(request, "id")?;
+    let not_found = || ApiError::NotFound(format!("partner {id} not found"));
+    let partner: PartnerId = id.parse().map_err(|_| not_found())?;
+    let own = principal.role == Role::Partner && principal.id == partner.as_str();
+    if !own && !principal.role.is_vendor_staff() {
+        return Err(not_found());
     }
+    let params = request.query_string_parameters();
+    let mut errors = ValidationErrors::new();
+    let period = match params.first("period").map(str::parse::<Period>) {
+        Some(Ok(period)) => Some(period),
+        Some(Err(fault)) => {
+            errors.add("period", fault);
+            None
+        }
+        None => {
+            errors.add("period", "required: YYYY-MM or YYYY-Qn");
+            None
+        }
+    };
+    let csv = match params.first("format") {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            errors.add("format", format!("{other:?}: expected json or csv"));
+            false
+        }
+    };
+    let period = errors.into_result(period)?.expect("checked above");
+    store.get_partner(&partner).await?.ok_or_else(not_found)?;
+    let ledger = store.period_ledger(&partner, period).await?;
+    let statement = Statement::new(partner, period, ledger);
+    if !csv {
+        return Ok(json(StatusCode::OK, &statement));
+    }
+    let text = statement
+        .to_csv()
+        .map_err(|e| ApiError::Internal(format!("statement CSV: {e}")))?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"accruals-{}-{period}.csv\"",
+                statement.partner_id
+            ),
+        )
+        .body(Body::Text(text))
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn versions<S: Rebates>(store: &S, id: &str) -> Result<(ProgramId, Vec<Program>), ApiError> {
@@ -160,6 +165,11 @@ mod tests {
     use tributary::store::DynamoStore;
     use tributary::testing::{self, response_json};
     use tributary::workflow::rebates::RebateAccrual;
+
+    #[test]
+    fn the_route_table_is_the_templates() {
+        tributary::testing::routes::assert_route_table("rebate-api", super::ROUTES.keys());
+    }
 
     use super::*;
 

@@ -7,53 +7,63 @@
 //! Another owner's subscription answers 404, as if it did not exist.
 
 use chrono::Utc;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use tributary::http::{ApiError, caller, json, json_body, query_limit, respond};
+use tributary::http::{caller, json, json_body, path_param};
+use tributary::paging::PageRequest;
+use tributary::route;
+use tributary::router::{Answer, Router};
 use tributary::workflow::notify::Subscriptions;
 
 pub async fn route(service: &Subscriptions, request: Request) -> Response<Body> {
-    respond(dispatch(service, &request).await)
+    ROUTES.dispatch(service, &request).await
 }
 
-async fn dispatch(service: &Subscriptions, request: &Request) -> Result<Response<Body>, ApiError> {
+/// This function's routes: the `HttpApi` events of `SubscriptionsFunction` in the template.
+pub static ROUTES: Router<Subscriptions> = Router::new(&[
+    route!("POST /subscriptions", create),
+    route!("GET /subscriptions", list),
+    route!("DELETE /subscriptions/{id}", delete),
+    route!("GET /subscriptions/{id}/deliveries", deliveries),
+]);
+
+async fn create(service: &Subscriptions, request: &Request) -> Answer {
     let principal = caller(request)?;
-    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
-    match (request.method().clone(), segments.as_slice()) {
-        (Method::POST, ["subscriptions"]) => {
-            let created = service
-                .create(&principal, json_body(request)?, Utc::now())
-                .await?;
-            Ok(json(StatusCode::CREATED, &created))
-        }
-        (Method::GET, ["subscriptions"]) => {
-            let subscriptions = service.list(&principal).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "subscriptions": subscriptions }),
-            ))
-        }
-        (Method::DELETE, ["subscriptions", id]) => {
-            service.delete(&principal, id).await?;
-            Ok(Response::builder()
-                .status(StatusCode::NO_CONTENT)
-                .body(Body::Empty)
-                .expect("a valid response"))
-        }
-        (Method::GET, ["subscriptions", id, "deliveries"]) => {
-            let limit = query_limit(request)?;
-            let deliveries = service.deliveries(&principal, id, limit).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "deliveries": deliveries }),
-            ))
-        }
-        _ => Err(ApiError::NotFound(format!(
-            "no route for {} {}",
-            request.method(),
-            request.uri().path()
-        ))),
-    }
+    let created = service
+        .create(&principal, json_body(request)?, Utc::now())
+        .await?;
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+async fn list(service: &Subscriptions, request: &Request) -> Answer {
+    let subscriptions = service.list(&caller(request)?).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "subscriptions": subscriptions }),
+    ))
+}
+
+async fn delete(service: &Subscriptions, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    service
+        .delete(&principal, path_param(request, "id")?)
+        .await?;
+    Ok(Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .expect("a valid response"))
+}
+
+async fn deliveries(service: &Subscriptions, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let limit = PageRequest::newest_only(request)?;
+    let deliveries = service
+        .deliveries(&principal, path_param(request, "id")?, limit)
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "deliveries": deliveries }),
+    ))
 }
 
 #[cfg(test)]
@@ -65,6 +75,11 @@ mod tests {
     use serde_json::{Value, json};
     use tributary::domain::webhook::AddressPolicy;
     use tributary::testing;
+
+    #[test]
+    fn the_route_table_is_the_templates() {
+        testing::routes::assert_route_table("subscriptions", ROUTES.keys());
+    }
 
     const SAMPLE: &str = include_str!("../../../events/subscriptions.json");
 
@@ -119,7 +134,7 @@ mod tests {
             route(&service, call("GET", &bad_limit, None, "partner", partner))
                 .await
                 .status(),
-            400
+            422
         );
 
         let bad =

@@ -10,81 +10,92 @@
 //! - `GET /webhook-sources`, `GET /webhook-sources/{id}/events?limit=` (vendor staff).
 
 use chrono::Utc;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use tributary::domain::webhook::{SIGNATURE_HEADER, SignatureError};
-use tributary::http::{ApiError, MAX_BODY_BYTES, caller, json, json_body, query_limit, respond};
+use tributary::http::{ApiError, MAX_BODY_BYTES, caller, json, json_body, path_param};
+use tributary::paging::PageRequest;
+use tributary::route;
+use tributary::router::{Answer, Router};
 use tributary::workflow::webhooks::{Receipt, RotationRequest, WebhookIngest};
 
 pub async fn route(service: &WebhookIngest, request: Request) -> Response<Body> {
-    respond(dispatch(service, &request).await)
+    ROUTES.dispatch(service, &request).await
 }
 
-async fn dispatch(service: &WebhookIngest, request: &Request) -> Result<Response<Body>, ApiError> {
-    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
-    let now = Utc::now();
-    if let (&Method::POST, ["webhooks", source]) = (request.method(), segments.as_slice()) {
-        let body: &[u8] = request.body().as_ref();
-        if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge(body.len()));
-        }
-        // A header of other than visible ASCII is there, and malformed: not "missing".
-        let signature = match request.headers().get(SIGNATURE_HEADER) {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| {
-                ApiError::SignatureRefused(
-                    SignatureError::Malformed("not visible ASCII").to_string(),
-                )
-            })?),
-        };
-        let (receipt, event_id) = service.receive(source, signature, body, now).await?;
-        let status = match receipt {
-            Receipt::Queued => StatusCode::ACCEPTED,
-            Receipt::Ignored | Receipt::Duplicate => StatusCode::OK,
-        };
-        return Ok(json(
-            status,
-            &serde_json::json!({ "status": receipt, "event_id": event_id }),
-        ));
+/// This function's routes: the `HttpApi` events of `WebhookIngestFunction` in the template.
+pub static ROUTES: Router<WebhookIngest> = Router::new(&[
+    route!("POST /webhooks/{source}", receive),
+    route!("POST /webhook-sources", create_source),
+    route!("GET /webhook-sources", list_sources),
+    route!("POST /webhook-sources/{id}/rotate", rotate_secret),
+    route!("GET /webhook-sources/{id}/events", list_events),
+]);
+
+/// The public route: the signature is the credential, checked before the body is read.
+async fn receive(service: &WebhookIngest, request: &Request) -> Answer {
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(body.len()));
     }
+    // A header of other than visible ASCII is there, and malformed: not "missing".
+    let signature = match request.headers().get(SIGNATURE_HEADER) {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| {
+            ApiError::SignatureRefused(SignatureError::Malformed("not visible ASCII").to_string())
+        })?),
+    };
+    let source = path_param(request, "source")?;
+    let (receipt, event_id) = service.receive(source, signature, body, Utc::now()).await?;
+    let status = match receipt {
+        Receipt::Queued => StatusCode::ACCEPTED,
+        Receipt::Ignored | Receipt::Duplicate => StatusCode::OK,
+    };
+    Ok(json(
+        status,
+        &serde_json::json!({ "status": receipt, "event_id": event_id }),
+    ))
+}
+
+async fn create_source(service: &WebhookIngest, request: &Request) -> Answer {
     let principal = caller(request)?;
-    match (request.method().clone(), segments.as_slice()) {
-        (Method::POST, ["webhook-sources"]) => {
-            let created = service
-                .create_source(&principal, json_body(request)?, now)
-                .await?;
-            Ok(json(StatusCode::CREATED, &created))
-        }
-        (Method::GET, ["webhook-sources"]) => {
-            let sources = service.sources(&principal, now).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "sources": sources }),
-            ))
-        }
-        (Method::POST, ["webhook-sources", id, "rotate"]) => {
-            let rotation = if request.body().is_empty() {
-                RotationRequest::default()
-            } else {
-                json_body(request)?
-            };
-            let rotated = service.rotate(&principal, id, rotation, now).await?;
-            Ok(json(StatusCode::OK, &rotated))
-        }
-        (Method::GET, ["webhook-sources", id, "events"]) => {
-            let limit = query_limit(request)?;
-            let events = service.events(&principal, id, limit).await?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "events": events }),
-            ))
-        }
-        _ => Err(ApiError::NotFound(format!(
-            "no route for {} {}",
-            request.method(),
-            request.uri().path()
-        ))),
-    }
+    let created = service
+        .create_source(&principal, json_body(request)?, Utc::now())
+        .await?;
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+async fn list_sources(service: &WebhookIngest, request: &Request) -> Answer {
+    let sources = service.sources(&caller(request)?, Utc::now()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "sources": sources }),
+    ))
+}
+
+async fn rotate_secret(service: &WebhookIngest, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let rotation = if request.body().is_empty() {
+        RotationRequest::default()
+    } else {
+        json_body(request)?
+    };
+    let rotated = service
+        .rotate(&principal, path_param(request, "id")?, rotation, Utc::now())
+        .await?;
+    Ok(json(StatusCode::OK, &rotated))
+}
+
+async fn list_events(service: &WebhookIngest, request: &Request) -> Answer {
+    let principal = caller(request)?;
+    let limit = PageRequest::newest_only(request)?;
+    let events = service
+        .events(&principal, path_param(request, "id")?, limit)
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "events": events }),
+    ))
 }
 
 #[cfg(test)]
@@ -97,6 +108,11 @@ mod tests {
     use tributary::domain::webhook::{EventStatus, sign};
     use tributary::store::WebhookStore;
     use tributary::testing;
+
+    #[test]
+    fn the_route_table_is_the_templates() {
+        testing::routes::assert_route_table("webhook-ingest", ROUTES.keys());
+    }
 
     const SAMPLE: &str = include_str!("../../../events/webhook-ingest.json");
     /// An authenticated API request (the webhook route has no authorizer).

@@ -46,7 +46,7 @@ async fn catalog_bodies_never_get_a_server_error() {
         "PUT /catalog/skus",
         &sample,
         |body| request("PUT", "/catalog/skus", body),
-        |r| route(&store, &held, r),
+        |r| route(&held, r),
     )
     .await;
 }
@@ -63,7 +63,7 @@ async fn profile_bodies_never_get_a_server_error() {
         "PUT /distributors/{id}/profile",
         &sample,
         |body| request("PUT", &path, body),
-        |r| route(&store, &held, r),
+        |r| route(&held, r),
     )
     .await;
 }
@@ -115,7 +115,7 @@ async fn release_bodies_never_get_a_server_error() {
                 "cm",
             )
         },
-        |r| route(&store, &held, r),
+        |r| route(&held, r),
     )
     .await;
 }
