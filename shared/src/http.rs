@@ -11,7 +11,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::{Conflict, FieldError, KeyId, Principal, Role, ValidationErrors};
-use crate::store::StoreError;
+
+/// The `From<...> for ApiError` impls: every error a handler meets, in one place.
+mod errors;
 
 /// The authorizer's context keys (see functions/authorizer).
 pub mod context {
@@ -55,27 +57,6 @@ pub enum ApiError {
     Internal(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
-}
-
-impl From<ValidationErrors> for ApiError {
-    fn from(errors: ValidationErrors) -> Self {
-        ApiError::Validation(errors)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            // A failed conditional write: someone else changed the record first.
-            StoreError::Conflict(what) => ApiError::Conflict(what),
-            StoreError::InvalidCursor => ApiError::BadRequest(err.to_string()),
-            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
-            StoreError::Corrupt { .. } | StoreError::Backend(_) => {
-                ApiError::Internal(err.to_string())
-            }
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -305,6 +286,7 @@ fn long_numerals(value: &serde_json::Value, path: &mut String, errors: &mut Vali
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
 
     fn problem(err: ApiError) -> (u16, serde_json::Value) {
         let response = err.to_response();

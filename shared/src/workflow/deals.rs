@@ -12,7 +12,7 @@ use crate::domain::deal::{
     Action, AutoApprovalPolicy, Deal, DealRequest, DealStatus, HistoryEntry, RejectionReason,
     ReviewOutcome, SweepAction, TransitionError, add_business_days, conflicts, review, transition,
 };
-use crate::domain::{Conflict, ConflictKind, DealId, PartnerId, Principal, Role, ValidationErrors};
+use crate::domain::{ConflictKind, DealId, PartnerId, Principal, Role, ValidationErrors};
 use crate::messaging::messages::{DealNotification, DealSubmitted};
 use crate::messaging::{Envelope, PublishError, SqsPublisher};
 use crate::store::{Catalog, DealPage, DealQuery, Deals, DynamoStore, Partners, StoreError};
@@ -88,23 +88,6 @@ pub enum DealError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Publish(#[from] PublishError),
-}
-
-impl From<DealError> for crate::http::ApiError {
-    fn from(err: DealError) -> Self {
-        use crate::http::ApiError;
-        match err {
-            DealError::Invalid(errors) => ApiError::Validation(errors),
-            DealError::Forbidden(why) => ApiError::Forbidden(why),
-            DealError::NotFound(id) => ApiError::NotFound(format!("deal {id} not found")),
-            // A decision on a decided deal, or expiry before its time: the state is not right.
-            DealError::Transition(why) => {
-                ApiError::Conflict(Conflict::invalid_state(why.to_string()))
-            }
-            DealError::Store(err) => err.into(),
-            DealError::Publish(err) => ApiError::Unavailable(err.to_string()),
-        }
-    }
 }
 
 /// A manager's decision, as `POST /deals/{id}/decision` takes it.

@@ -66,16 +66,6 @@ pub enum ReleaseError {
     Publish(#[from] PublishError),
 }
 
-impl From<ReleaseError> for crate::http::ApiError {
-    fn from(err: ReleaseError) -> Self {
-        match err {
-            ReleaseError::Invalid(errors) => Self::Validation(errors),
-            ReleaseError::Store(err) => err.into(),
-            ReleaseError::Publish(err) => Self::Unavailable(err.to_string()),
-        }
-    }
-}
-
 pub struct HeldLines<S> {
     pub store: S,
     pub publisher: SqsPublisher,

@@ -16,8 +16,9 @@ use crate::domain::{Conflict, Principal, Role, ValidationErrors};
 use crate::messaging::PublishError;
 use crate::store::StoreError;
 
-/// What a workflow step can fail with, mapped to HTTP in one place. Each workflow names it
-/// after itself (`ClaimError`, `InventoryError`, `OnboardingError`).
+/// What a workflow step can fail with, mapped to HTTP in one place (with every other error, in
+/// `http/errors.rs`). Each workflow names it after itself (`ClaimError`, `InventoryError`,
+/// `OnboardingError`).
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(transparent)]
@@ -34,21 +35,6 @@ pub enum ServiceError {
     Publish(#[from] PublishError),
     #[error("documents bucket: {0}")]
     Documents(String),
-}
-
-impl From<ServiceError> for crate::http::ApiError {
-    fn from(err: ServiceError) -> Self {
-        use crate::http::ApiError;
-        match err {
-            ServiceError::Invalid(errors) => ApiError::Validation(errors),
-            ServiceError::Forbidden(why) => ApiError::Forbidden(why),
-            ServiceError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            ServiceError::Conflict(why) => ApiError::Conflict(why),
-            ServiceError::Store(err) => err.into(),
-            ServiceError::Publish(err) => ApiError::Unavailable(err.to_string()),
-            ServiceError::Documents(why) => ApiError::Unavailable(why),
-        }
-    }
 }
 
 /// Channel managers and vendor admins: who decides on claims and onboarding steps.

@@ -95,19 +95,6 @@ impl From<StoreError> for ReceiveError {
     }
 }
 
-impl From<ReceiveError> for crate::http::ApiError {
-    fn from(err: ReceiveError) -> Self {
-        use crate::http::ApiError;
-        match err {
-            ReceiveError::Unauthenticated(why) => ApiError::SignatureRefused(why),
-            ReceiveError::BadRequest(why) => ApiError::BadRequest(why),
-            ReceiveError::Forbidden(why) => ApiError::Forbidden(why),
-            ReceiveError::Conflict(why) => ApiError::Conflict(why),
-            ReceiveError::Service(err) => err.into(),
-        }
-    }
-}
-
 /// What the sender is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
