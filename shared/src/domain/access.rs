@@ -1,4 +1,8 @@
-//! Who may call: roles, principals and API keys.
+//! Who may call and what each caller may see: roles, principals, API keys, and the one role and
+//! ownership check every workflow and handler uses ([`require`], [`may_see`]).
+//!
+//! A partner (or distributor) sees its own, vendor staff see all: what belongs to another
+//! organisation is answered "not found" by the caller, as if it did not exist.
 //!
 //! An API key reads `trb_<key id>_<secret>`: the key id (16 hex digits) finds the stored record,
 //! the whole key's SHA-256 proves possession. Only that hash is stored; the key itself is shown
@@ -12,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::ids::KeyId;
+use super::ids::{KeyId, PartnerId};
 
 /// What a caller may do. Vendor staff are `channel_manager` and `vendor_admin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,6 +103,83 @@ pub struct Principal {
     pub id: String,
     pub role: Role,
     pub key_id: KeyId,
+}
+
+/// Vendor staff: channel managers and vendor admins, who see every partner's data.
+pub const STAFF: [Role; 2] = [Role::ChannelManager, Role::VendorAdmin];
+/// Vendor admins alone: who configure (programs, the catalog, sources, funds).
+pub const ADMINS: [Role; 1] = [Role::VendorAdmin];
+/// Organisations: partners and distributors, whose principal is a partner id.
+pub const ORGANISATIONS: [Role; 2] = [Role::Partner, Role::Distributor];
+
+/// A caller refused for its role (403), saying why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Forbidden(pub String);
+
+/// Refuses a caller whose role is not `allowed`, saying who `what` is for ("deciding claims is
+/// for channel_manager or vendor_admin", the roles in `allowed`'s order).
+pub fn require(principal: &Principal, allowed: &[Role], what: &str) -> Result<(), Forbidden> {
+    if allowed.contains(&principal.role) {
+        Ok(())
+    } else {
+        let roles: Vec<&str> = allowed.iter().map(Role::as_str).collect();
+        Err(Forbidden(format!("{what} is for {}", roles.join(" or "))))
+    }
+}
+
+/// Refuses a caller whose role is not `allowed` with the words `refusal`.
+pub fn require_or(
+    principal: &Principal,
+    allowed: &[Role],
+    refusal: impl Into<String>,
+) -> Result<(), Forbidden> {
+    if allowed.contains(&principal.role) {
+        Ok(())
+    } else {
+        Err(Forbidden(refusal.into()))
+    }
+}
+
+/// Refuses a caller that does not act for the organisation `owner` itself (vendor staff too)
+/// with the words `refusal`: for steps only the organisation takes.
+pub fn require_own(
+    principal: &Principal,
+    owner: &str,
+    refusal: impl Into<String>,
+) -> Result<(), Forbidden> {
+    if is_own(principal, owner) {
+        Ok(())
+    } else {
+        Err(Forbidden(refusal.into()))
+    }
+}
+
+/// The partner id the caller acts for: `None` for vendor staff, and for an organisation's key
+/// whose principal is not a partner id (issued wrong by hand).
+pub fn own_id(principal: &Principal) -> Option<PartnerId> {
+    if principal.role.acts_for_organisation() {
+        principal.id.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Whether the caller acts for the organisation `owner` itself.
+pub fn is_own(principal: &Principal, owner: &str) -> bool {
+    principal.role.acts_for_organisation() && principal.id == owner
+}
+
+/// Whether the caller may see what organisation `owner` owns: vendor staff everything, a
+/// partner or distributor its own.
+pub fn may_see(principal: &Principal, owner: &str) -> bool {
+    principal.role.is_vendor_staff() || is_own(principal, owner)
+}
+
+/// [`may_see`] for what only organisations of one role own (a distributor's POS files, a
+/// partner's accruals): the owner itself under that role, or vendor staff.
+pub fn may_see_as(principal: &Principal, owner_role: Role, owner: &str) -> bool {
+    principal.role.is_vendor_staff() || (principal.role == owner_role && principal.id == owner)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,6 +448,142 @@ mod tests {
         );
         assert!(Role::VendorAdmin.check_principal("two words").is_err());
         assert!(Role::VendorAdmin.check_principal("").is_err());
+    }
+
+    fn caller(role: Role, id: &str) -> Principal {
+        Principal {
+            id: id.into(),
+            role,
+            key_id: ApiKey::generate().key_id().clone(),
+        }
+    }
+
+    const PARTNER: &str = "ptn_01hzx3v4b5c6d7e8f9g0h1j2k3";
+    const OTHER: &str = "ptn_01hzx3v4b5c6d7e8f9g0h1j2k4";
+
+    #[test]
+    fn require_lets_the_allowed_roles_through_and_names_them_to_the_others() {
+        for role in Role::ALL {
+            let outcome = require(&caller(role, "x"), &STAFF, "deciding claims");
+            if role.is_vendor_staff() {
+                assert_eq!(outcome, Ok(()), "{role}");
+            } else {
+                assert_eq!(
+                    outcome,
+                    Err(Forbidden(
+                        "deciding claims is for channel_manager or vendor_admin".into()
+                    )),
+                    "{role}"
+                );
+            }
+        }
+        // The roles are named in the order given.
+        let refused = require(
+            &caller(Role::Partner, PARTNER),
+            &[Role::VendorAdmin, Role::ChannelManager],
+            "reading webhook sources",
+        );
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "reading webhook sources is for vendor_admin or channel_manager"
+        );
+        assert!(require(&caller(Role::ChannelManager, "cm"), &ADMINS, "inviting").is_err());
+        assert!(require(&caller(Role::VendorAdmin, "va"), &ADMINS, "inviting").is_ok());
+    }
+
+    #[test]
+    fn require_or_and_require_own_refuse_with_the_given_words() {
+        let refused = require_or(
+            &caller(Role::Distributor, PARTNER),
+            &ADMINS,
+            "only vendor admins define programs",
+        );
+        assert_eq!(
+            refused,
+            Err(Forbidden("only vendor admins define programs".into()))
+        );
+        assert_eq!(
+            require_or(&caller(Role::VendorAdmin, "va"), &ADMINS, "no"),
+            Ok(())
+        );
+        let step = "only the partner itself takes this step";
+        assert_eq!(
+            require_own(&caller(Role::Partner, PARTNER), PARTNER, step),
+            Ok(())
+        );
+        for refused in [
+            caller(Role::Partner, OTHER),
+            caller(Role::VendorAdmin, PARTNER),
+            caller(Role::ChannelManager, "cm"),
+        ] {
+            assert_eq!(
+                require_own(&refused, PARTNER, step),
+                Err(Forbidden(step.into())),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_partner_sees_its_own_and_staff_see_all() {
+        for role in ORGANISATIONS {
+            let own = caller(role, PARTNER);
+            assert!(may_see(&own, PARTNER), "{role}");
+            assert!(!may_see(&own, OTHER), "{role}");
+            assert!(is_own(&own, PARTNER), "{role}");
+            assert!(!is_own(&own, OTHER), "{role}");
+        }
+        for role in STAFF {
+            let staff = caller(role, "alice");
+            assert!(may_see(&staff, PARTNER), "{role}");
+            assert!(may_see(&staff, OTHER), "{role}");
+            // Staff see all but never act as an organisation, even one named like them.
+            assert!(!is_own(&caller(role, PARTNER), PARTNER), "{role}");
+        }
+    }
+
+    #[test]
+    fn may_see_as_also_wants_the_owners_role() {
+        assert!(may_see_as(
+            &caller(Role::Distributor, PARTNER),
+            Role::Distributor,
+            PARTNER
+        ));
+        assert!(!may_see_as(
+            &caller(Role::Partner, PARTNER),
+            Role::Distributor,
+            PARTNER
+        ));
+        assert!(!may_see_as(
+            &caller(Role::Distributor, OTHER),
+            Role::Distributor,
+            PARTNER
+        ));
+        for role in STAFF {
+            assert!(may_see_as(&caller(role, "bob"), Role::Partner, PARTNER));
+        }
+    }
+
+    #[test]
+    fn own_id_is_an_organisations_partner_id() {
+        assert_eq!(
+            own_id(&caller(Role::Partner, PARTNER)),
+            Some(PARTNER.parse().unwrap())
+        );
+        assert_eq!(
+            own_id(&caller(Role::Distributor, PARTNER)),
+            Some(PARTNER.parse().unwrap())
+        );
+        assert_eq!(own_id(&caller(Role::Partner, "not-a-partner-id")), None);
+        assert_eq!(own_id(&caller(Role::VendorAdmin, PARTNER)), None);
+    }
+
+    #[test]
+    fn role_sets() {
+        assert!(STAFF.iter().all(Role::is_vendor_staff));
+        assert!(ORGANISATIONS.iter().all(Role::acts_for_organisation));
+        assert_eq!(STAFF.len() + ORGANISATIONS.len(), Role::ALL.len());
+        assert!(ADMINS.iter().all(|r| STAFF.contains(r)));
     }
 
     #[test]
