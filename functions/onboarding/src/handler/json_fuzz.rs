@@ -15,16 +15,7 @@ fn request(path: &str, body: Value, role: &str, who: &str) -> Request {
 
 /// `POST /partners/applications`, which has no authorizer context.
 fn application(body: Value) -> Request {
-    let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
-    event["requestContext"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer");
-    event["requestContext"]["http"]["method"] = "POST".into();
-    event["requestContext"]["http"]["path"] = "/partners/applications".into();
-    event["rawPath"] = "/partners/applications".into();
-    event["body"] = body.to_string().into();
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    super::tests::application(&body)
 }
 
 fn application_sample() -> Value {
