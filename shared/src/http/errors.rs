@@ -3,6 +3,7 @@
 //! it comes from. What each [`ApiError`] answers (status, problem type) is in [`super`].
 
 use super::ApiError;
+use crate::domain::access::Forbidden;
 use crate::domain::{Conflict, ValidationErrors};
 use crate::store::StoreError;
 use crate::workflow::ServiceError;
@@ -13,6 +14,13 @@ use crate::workflow::webhooks::ReceiveError;
 impl From<ValidationErrors> for ApiError {
     fn from(errors: ValidationErrors) -> Self {
         ApiError::Validation(errors)
+    }
+}
+
+/// A caller refused for its role, by [`crate::domain::access`].
+impl From<Forbidden> for ApiError {
+    fn from(refused: Forbidden) -> Self {
+        ApiError::Forbidden(refused.0)
     }
 }
 
@@ -110,6 +118,18 @@ mod tests {
             id: "m1".into(),
             size: 300_000,
         }
+    }
+
+    #[test]
+    fn a_refused_role_is_a_403_with_its_words() {
+        assert_eq!(
+            answer(Forbidden("programs are for vendor staff".into())),
+            (
+                StatusCode::FORBIDDEN,
+                "forbidden".into(),
+                "programs are for vendor staff".into()
+            )
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{MANAGERS, require};
 use crate::config::{self, ConfigError};
+use crate::domain::access::{self, ADMINS, Forbidden, STAFF, require};
 use crate::domain::claim::{
     AuditEntry, Claim, ClaimDraft, ClaimPolicy, ClaimStatus, Fund, FundRequest, MdfRequest,
     MdfRequestDraft, MdfStatus, Rejection, RejectionCode, StoredObject, check_claim, routing,
@@ -107,15 +107,13 @@ pub struct ClaimService {
 }
 
 fn own_partner(principal: &Principal) -> Result<PartnerId, ClaimError> {
-    if principal.role != Role::Partner {
-        return Err(ClaimError::Forbidden(
-            "only partners draw on funds and claim".into(),
-        ));
-    }
-    principal
-        .id
-        .parse()
-        .map_err(|_| ClaimError::Forbidden("the caller is not a partner organisation".into()))
+    access::require_or(
+        principal,
+        &[Role::Partner],
+        "only partners draw on funds and claim",
+    )?;
+    access::own_id(principal)
+        .ok_or_else(|| Forbidden("the caller is not a partner organisation".into()).into())
 }
 
 /// A manager's reason for a rejection: stated, and of a size a record can hold.
@@ -176,7 +174,7 @@ impl ClaimService {
         principal: &Principal,
         request: FundRequest,
     ) -> Result<Fund, ClaimError> {
-        require(principal, &[Role::VendorAdmin], "allocating MDF")?;
+        require(principal, &ADMINS, "allocating MDF")?;
         match self.store.get_partner(&request.partner_id).await? {
             Some(p) if p.kind == PartnerKind::Reseller => {}
             _ => {
@@ -244,7 +242,7 @@ impl ClaimService {
         id: &MdfRequestId,
         decision: Decision,
     ) -> Result<MdfRequest, ClaimError> {
-        require(principal, &MANAGERS, "deciding MDF requests")?;
+        require(principal, &STAFF, "deciding MDF requests")?;
         let mut request = self
             .store
             .get_mdf_request(id)
@@ -327,7 +325,7 @@ impl ClaimService {
     pub async fn claim(&self, principal: &Principal, id: &ClaimId) -> Result<Claim, ClaimError> {
         let not_found = || ClaimError::NotFound(format!("claim {id}"));
         let claim = self.store.get_claim(id).await?.ok_or_else(not_found)?;
-        if principal.role.is_vendor_staff() || principal.id == claim.partner_id.as_str() {
+        if access::may_see(principal, claim.partner_id.as_str()) {
             Ok(claim)
         } else {
             Err(not_found())
@@ -368,11 +366,11 @@ impl ClaimService {
     /// (after a lost message) and changes nothing else; any other state is a conflict.
     pub async fn submit(&self, principal: &Principal, id: &ClaimId) -> Result<Claim, ClaimError> {
         let mut claim = self.claim(principal, id).await?;
-        if principal.id != claim.partner_id.as_str() {
-            return Err(ClaimError::Forbidden(
-                "only the claim's partner submits it".into(),
-            ));
-        }
+        access::require_own(
+            principal,
+            claim.partner_id.as_str(),
+            "only the claim's partner submits it",
+        )?;
         match claim.status {
             ClaimStatus::Draft => {
                 let now = Utc::now();
@@ -598,7 +596,7 @@ impl ClaimService {
         id: &ClaimId,
         decision: Decision,
     ) -> Result<Claim, ClaimError> {
-        require(principal, &MANAGERS, "deciding claims")?;
+        require(principal, &STAFF, "deciding claims")?;
         let mut claim = self.claim(principal, id).await?;
         if claim.status != ClaimStatus::NeedsReview {
             return Err(ClaimError::Conflict(Conflict::invalid_state(format!(
@@ -653,7 +651,7 @@ impl ClaimService {
         id: &ClaimId,
         payment: Payment,
     ) -> Result<Claim, ClaimError> {
-        require(principal, &MANAGERS, "recording payments")?;
+        require(principal, &STAFF, "recording payments")?;
         let reference = payment.payment_reference.trim().to_string();
         if reference.is_empty() || reference.chars().count() > 100 {
             return Err(

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::config::{self, ConfigError};
+use crate::domain::access::{self, Forbidden, STAFF};
 use crate::domain::deal::{
     Action, AutoApprovalPolicy, Deal, DealRequest, DealStatus, HistoryEntry, RejectionReason,
     ReviewOutcome, SweepAction, TransitionError, add_business_days, conflicts, review, transition,
@@ -90,6 +91,17 @@ pub enum DealError {
     Publish(#[from] PublishError),
 }
 
+impl From<Forbidden> for DealError {
+    fn from(refused: Forbidden) -> Self {
+        DealError::Forbidden(refused.0)
+    }
+}
+
+/// A partner's key whose principal is not a partner id (issued wrong by hand).
+fn not_a_partner() -> DealError {
+    DealError::Forbidden(String::from("the key's principal is not a partner"))
+}
+
 /// A manager's decision, as `POST /deals/{id}/decision` takes it.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
@@ -160,14 +172,8 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         request: DealRequest,
         now: DateTime<Utc>,
     ) -> Result<Deal, DealError> {
-        if principal.role != Role::Partner {
-            return Err(DealError::Forbidden(String::from(
-                "only partners register deals",
-            )));
-        }
-        let partner_id: PartnerId = principal.id.parse().map_err(|_| {
-            DealError::Forbidden(String::from("the key's principal is not a partner"))
-        })?;
+        access::require_or(principal, &[Role::Partner], "only partners register deals")?;
+        let partner_id: PartnerId = access::own_id(principal).ok_or_else(not_a_partner)?;
         let partner =
             self.store.get_partner(&partner_id).await?.ok_or_else(|| {
                 DealError::Forbidden(format!("partner {partner_id} does not exist"))
@@ -217,7 +223,7 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         let not_found = || DealError::NotFound(id.to_string());
         let id: DealId = id.parse().map_err(|_| not_found())?;
         let (deal, history) = self.store.get_deal(&id).await?.ok_or_else(not_found)?;
-        if !principal.role.is_vendor_staff() && deal.partner_id.as_str() != principal.id {
+        if !access::may_see(principal, deal.partner_id.as_str()) {
             return Err(not_found());
         }
         Ok((deal, history))
@@ -231,9 +237,7 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
     ) -> Result<DealPage, DealError> {
         match principal.role {
             Role::Partner => {
-                query.partner = Some(principal.id.parse().map_err(|_| {
-                    DealError::Forbidden(String::from("the key's principal is not a partner"))
-                })?)
+                query.partner = Some(access::own_id(principal).ok_or_else(not_a_partner)?)
             }
             Role::ChannelManager | Role::VendorAdmin => {
                 if query.partner.is_none() && query.status.is_none() {
@@ -338,11 +342,7 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         decision: Decision,
         now: DateTime<Utc>,
     ) -> Result<Deal, DealError> {
-        if !principal.role.is_vendor_staff() {
-            return Err(DealError::Forbidden(String::from(
-                "only vendor staff decide deals",
-            )));
-        }
+        access::require_or(principal, &STAFF, "only vendor staff decide deals")?;
         let (deal, _) = self.read(principal, id).await?;
         match decision {
             Decision::Approve => self.approve(&deal, &principal.id, now).await,
@@ -411,11 +411,11 @@ impl<S: Deals + Partners + Catalog + Sync> DealWorkflow<'_, S> {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> Result<Deal, DealError> {
-        if principal.role != Role::Partner {
-            return Err(DealError::Forbidden(String::from(
-                "the deal's partner reports its outcome",
-            )));
-        }
+        access::require_or(
+            principal,
+            &[Role::Partner],
+            "the deal's partner reports its outcome",
+        )?;
         let (deal, _) = self.read(principal, id).await?;
         let action = match outcome {
             Outcome::Won => Action::Win,

@@ -12,7 +12,8 @@ pub mod pos;
 pub mod rebates;
 pub mod webhooks;
 
-use crate::domain::{Conflict, Principal, Role, ValidationErrors};
+use crate::domain::access::Forbidden;
+use crate::domain::{Conflict, ValidationErrors};
 use crate::messaging::PublishError;
 use crate::store::StoreError;
 
@@ -37,22 +38,8 @@ pub enum ServiceError {
     Documents(String),
 }
 
-/// Channel managers and vendor admins: who decides on claims and onboarding steps.
-pub(crate) const MANAGERS: [Role; 2] = [Role::ChannelManager, Role::VendorAdmin];
-
-/// Refuses a caller whose role is not `allowed`, saying who `what` is for.
-pub(crate) fn require(
-    principal: &Principal,
-    allowed: &[Role],
-    what: &str,
-) -> Result<(), ServiceError> {
-    if allowed.contains(&principal.role) {
-        Ok(())
-    } else {
-        let roles: Vec<&str> = allowed.iter().map(Role::as_str).collect();
-        Err(ServiceError::Forbidden(format!(
-            "{what} is for {}",
-            roles.join(" or ")
-        )))
+impl From<Forbidden> for ServiceError {
+    fn from(refused: Forbidden) -> Self {
+        ServiceError::Forbidden(refused.0)
     }
 }

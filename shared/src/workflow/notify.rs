@@ -20,9 +20,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ServiceError;
 use super::onboarding::PartnerNotification;
-use super::{ServiceError, require};
 use crate::config::{self, ConfigError};
+use crate::domain::access::{self, require};
 use crate::domain::webhook::{
     AddressPolicy, Delivery, DeliveryStatus, EventPattern, Subscription, SubscriptionStatus,
     SubscriptionView, generate_secret, retry_delay,
@@ -114,7 +115,7 @@ impl Subscriptions {
         let owner = match principal.role {
             Role::VendorAdmin => request.partner_id.clone(),
             Role::Partner | Role::Distributor => {
-                let own: PartnerId = principal.id.parse().map_err(|_| {
+                let own: PartnerId = access::own_id(principal).ok_or_else(|| {
                     ServiceError::Forbidden(String::from("the key's principal is not a partner"))
                 })?;
                 if request.partner_id.as_ref().is_some_and(|p| *p != own) {
@@ -251,10 +252,10 @@ impl Subscriptions {
 
 /// Vendor staff see every subscription; a partner those it made (not a vendor admin's about it).
 fn visible(principal: &Principal, subscription: &Subscription) -> bool {
-    principal.role.is_vendor_staff()
-        || subscription
-            .owner_partner()
-            .is_some_and(|p| p.as_str() == principal.id)
+    match subscription.owner_partner() {
+        Some(owner) => access::may_see(principal, owner.as_str()),
+        None => principal.role.is_vendor_staff(),
+    }
 }
 
 /// Deactivation: every subscription `partner` made is disabled (kept, with its deliveries).

@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{MANAGERS, require};
 use crate::config::{self, ConfigError};
+use crate::domain::access::{self, ADMINS, STAFF, require};
 use crate::domain::onboarding::{
     AgreementAcceptance, AgreementRequest, Application, ComplianceDocument, DocumentRequest,
     DocumentReview, DocumentStatus, Invitation, InvitationToken, MAX_DOCUMENT_ATTEMPTS, Onboarding,
@@ -179,13 +179,11 @@ pub struct OnboardingService {
 
 /// The caller acting for its own organisation `partner`.
 fn require_own(principal: &Principal, partner: &PartnerId) -> Result<(), OnboardingError> {
-    if principal.role.acts_for_organisation() && principal.id == partner.as_str() {
-        Ok(())
-    } else {
-        Err(OnboardingError::Forbidden(
-            "only the partner itself takes this step".into(),
-        ))
-    }
+    Ok(access::require_own(
+        principal,
+        partner.as_str(),
+        "only the partner itself takes this step",
+    )?)
 }
 
 impl OnboardingService {
@@ -211,7 +209,7 @@ impl OnboardingService {
         request: InvitationRequest,
         now: DateTime<Utc>,
     ) -> Result<IssuedInvitation, OnboardingError> {
-        require(principal, &[Role::VendorAdmin], "inviting partners")?;
+        require(principal, &ADMINS, "inviting partners")?;
         if let Some(email) = &request.email
             && (email.trim().is_empty() || email.len() > 254 || !email.contains('@'))
         {
@@ -288,7 +286,7 @@ impl OnboardingService {
         id: &PartnerId,
     ) -> Result<(Partner, Onboarding), OnboardingError> {
         let not_found = || OnboardingError::NotFound(format!("partner {id}"));
-        if !principal.role.is_vendor_staff() && principal.id != id.as_str() {
+        if !access::may_see(principal, id.as_str()) {
             return Err(not_found());
         }
         let partner = self.store.get_partner(id).await?.ok_or_else(not_found)?;
@@ -436,7 +434,7 @@ impl OnboardingService {
         review: DocumentReview,
         now: DateTime<Utc>,
     ) -> Result<OnboardingView, OnboardingError> {
-        require(principal, &MANAGERS, "reviewing documents")?;
+        require(principal, &STAFF, "reviewing documents")?;
         let (partner, mut onboarding) = self.load(principal, id).await?;
         refuse_inactive(&partner)?;
         let document = onboarding
@@ -512,7 +510,7 @@ impl OnboardingService {
         request: TrainingRequest,
         now: DateTime<Utc>,
     ) -> Result<OnboardingView, OnboardingError> {
-        require(principal, &MANAGERS, "recording training")?;
+        require(principal, &STAFF, "recording training")?;
         request.check(now.date_naive())?;
         self.record_training(id, &request, &format!("manager:{}", principal.id), now)
             .await?;
@@ -675,7 +673,7 @@ impl OnboardingService {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<OnboardingView, OnboardingError> {
-        require(principal, &MANAGERS, "deactivating partners")?;
+        require(principal, &STAFF, "deactivating partners")?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 1000 {
             return Err(ValidationErrors::single("reason", "1 to 1000 characters").into());

@@ -8,11 +8,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ServiceError;
 use super::deals::{DealError, DealService};
 use super::inventory::InventoryService;
 use super::onboarding::OnboardingService;
-use super::{ServiceError, require};
 use crate::config::{self, ConfigError};
+use crate::domain::access::{ADMINS, require};
 use crate::domain::onboarding::TrainingRequest;
 use crate::domain::webhook::{
     EventStatus, InboundEvent, OpportunityEnd, ROUTED_TYPES, RoutedEvent, SourceSecret, SourceView,
@@ -133,7 +134,7 @@ impl WebhookIngest {
         request: SourceRequest,
         now: DateTime<Utc>,
     ) -> Result<SourceWithSecret, WebhookError> {
-        require(principal, &[Role::VendorAdmin], "managing webhook sources")?;
+        require(principal, &ADMINS, "managing webhook sources")?;
         let mut errors = check_source_id(&request.id).err().unwrap_or_default();
         let name = request.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
@@ -193,7 +194,7 @@ impl WebhookIngest {
         request: RotationRequest,
         now: DateTime<Utc>,
     ) -> Result<SourceWithSecret, WebhookError> {
-        require(principal, &[Role::VendorAdmin], "managing webhook sources")?;
+        require(principal, &ADMINS, "managing webhook sources")?;
         let hours = request
             .overlap_hours
             .unwrap_or(DEFAULT_ROTATION_OVERLAP_HOURS);
@@ -220,7 +221,7 @@ impl WebhookIngest {
         principal: &Principal,
         now: DateTime<Utc>,
     ) -> Result<Vec<SourceView>, WebhookError> {
-        require_staff(principal)?;
+        require(principal, &SOURCE_READERS, "reading webhook sources")?;
         let sources = self.store.sources().await?;
         Ok(sources.iter().map(|s| s.view(now)).collect())
     }
@@ -233,7 +234,7 @@ impl WebhookIngest {
         id: &str,
         limit: i32,
     ) -> Result<Vec<EventView>, WebhookError> {
-        require_staff(principal)?;
+        require(principal, &SOURCE_READERS, "reading webhook sources")?;
         self.source(id).await?;
         let events = self.store.recent_events(id, limit).await?;
         Ok(events.into_iter().map(EventView::from).collect())
@@ -349,13 +350,8 @@ async fn queue(
     }
 }
 
-fn require_staff(principal: &Principal) -> Result<(), WebhookError> {
-    require(
-        principal,
-        &[Role::VendorAdmin, Role::ChannelManager],
-        "reading webhook sources",
-    )
-}
+/// Vendor staff, in the order their refusal names them.
+const SOURCE_READERS: [Role; 2] = [Role::VendorAdmin, Role::ChannelManager];
 
 /// An event as admins see it: no body.
 #[derive(Debug, Clone, Serialize)]

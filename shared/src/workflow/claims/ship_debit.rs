@@ -6,13 +6,13 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::{ClaimError, ClaimService};
+use crate::domain::access::{self, ADMINS, Forbidden, require};
 use crate::domain::claim::ship_debit::{
     Authorization, AuthorizationRequest, ShipDebitClaim, ShipDebitRequest, check_ship_debit,
 };
 use crate::domain::pos::{LineKey, PosLine};
 use crate::domain::{Conflict, PartnerId, PartnerKind, Principal, Role, ValidationErrors};
 use crate::store::{Claims, Partners, PosStore, ShipDebitOutcome};
-use crate::workflow::require;
 
 /// An authorisation with the units it has left.
 #[derive(Debug, Clone, Serialize)]
@@ -28,11 +28,7 @@ impl ClaimService {
         principal: &Principal,
         request: AuthorizationRequest,
     ) -> Result<Authorization, ClaimError> {
-        require(
-            principal,
-            &[Role::VendorAdmin],
-            "authorising ship and debit",
-        )?;
+        require(principal, &ADMINS, "authorising ship and debit")?;
         match self.store.get_partner(&request.distributor_id).await? {
             Some(p) if p.kind == PartnerKind::Distributor => {}
             _ => {
@@ -55,8 +51,8 @@ impl ClaimService {
         asked: Option<PartnerId>,
     ) -> Result<PartnerId, ClaimError> {
         match principal.role {
-            Role::Distributor => principal.id.parse().map_err(|_| {
-                ClaimError::Forbidden("the caller is not a distributor organisation".into())
+            Role::Distributor => access::own_id(principal).ok_or_else(|| {
+                Forbidden("the caller is not a distributor organisation".into()).into()
             }),
             role if role.is_vendor_staff() => asked.ok_or_else(|| {
                 ValidationErrors::single("distributor", "required for vendor staff").into()
@@ -93,11 +89,11 @@ impl ClaimService {
         principal: &Principal,
         request: ShipDebitRequest,
     ) -> Result<ShipDebitClaim, ClaimError> {
-        if principal.role != Role::Distributor {
-            return Err(ClaimError::Forbidden(
-                "distributors claim ship and debit".into(),
-            ));
-        }
+        access::require_or(
+            principal,
+            &[Role::Distributor],
+            "distributors claim ship and debit",
+        )?;
         let distributor = self.distributor_scope(principal, None)?;
         request.check_shape()?;
         let (authorization, remaining) = match self
