@@ -62,6 +62,11 @@ fn a_claim_is_uploaded_validated_and_paid() {
         Some(&json!({"payment_reference": format!("ERP-{stamp}-2")})),
     );
     assert_eq!(again.status, 409, "paid once only");
+    assert_eq!(
+        again.body["type"], "https://tributary.dev/problems/conflict/invalid-state",
+        "{:?}",
+        again.body
+    );
 
     let funds = stack.request("GET", "/funds", Some(&partner_key));
     let mine = funds.body["funds"]

@@ -72,6 +72,11 @@ fn two_partners_register_the_same_customer_and_exactly_one_is_approved() {
         Some(&json!({"decision": "approve"})),
     );
     assert_eq!(decision.status, 409, "{:?}", decision.body);
+    assert_eq!(
+        decision.body["type"], "https://tributary.dev/problems/conflict/lock-held",
+        "{:?}",
+        decision.body
+    );
     let rejected = stack.send(
         "POST",
         &format!("/deals/{second_id}/decision"),

@@ -92,6 +92,11 @@ fn from_invitation_to_a_first_approved_deal_and_back_out() {
     assert_eq!(revoked.status, 403);
     let twice = stack.send("POST", &format!("/partners/{id}/api-key"), Some(&key), None);
     assert_eq!(twice.status, 409, "{:?}", twice.body);
+    assert_eq!(
+        twice.body["type"], "https://tributary.dev/problems/conflict/already-done",
+        "{:?}",
+        twice.body
+    );
 
     let registered = stack.send("POST", "/deals", Some(&key), Some(&deal(stamp)));
     assert_eq!(registered.status, 201, "{:?}", registered.body);

@@ -722,6 +722,30 @@ mod tests {
                 .len(),
             2
         );
+        // A manager cannot approve it: the first deal holds the customer and the product.
+        let refused = world
+            .flow()
+            .decide(
+                &manager("alice"),
+                rival.id.as_str(),
+                Decision::Approve,
+                Utc::now(),
+            )
+            .await;
+        let Err(DealError::Store(StoreError::Conflict(conflict))) = refused else {
+            panic!("expected a conflict, got {refused:?}");
+        };
+        assert_eq!(conflict.kind, ConflictKind::LockHeld, "{conflict}");
+        let answer = crate::http::ApiError::Conflict(conflict).to_response();
+        let body: serde_json::Value = serde_json::from_slice(answer.body().as_ref()).unwrap();
+        assert_eq!(
+            body["type"],
+            "https://tributary.dev/problems/conflict/lock-held"
+        );
+        assert_eq!(
+            status_of(&world, &rival.id).await,
+            DealStatus::PendingReview
+        );
     }
 
     #[tokio::test]
