@@ -5,7 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam and cargo-lambda find zig and each other on PATH.
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: help setup up test test-unit test-local-stack test-e2e lint validate sam-build measure openapi
+.PHONY: help setup up test test-unit test-local-stack test-e2e test-contract lint validate sam-build measure openapi
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ setup: ## Create .venv with moto, cargo-lambda, cfn-lint, sam and zig (once)
 up: setup ## Start the local stack with demo data (Ctrl-C stops it)
 	@$(VENV)/python infra/local/stack.py
 
-test: setup test-unit test-local-stack test-e2e ## Run every test: unit, handler (moto), local stack, end to end
+test: setup test-unit test-local-stack test-e2e test-contract ## Run every test: unit, handler (moto), local stack, end to end, API contract
 
 test-unit: setup ## Unit and handler tests (each test process starts its own moto)
 	cargo test
@@ -26,6 +26,10 @@ test-local-stack: setup ## Tests of the local stack's API Gateway, SQS and sched
 
 test-e2e: setup ## End-to-end tests against a local stack started for them on spare ports
 	infra/local/with-stack.sh cargo test -p e2e
+
+test-contract: setup ## Schemathesis over every operation of the served OpenAPI document, as each role and without a key
+	TRIBUTARY_TEST_PORTS="3300 5300 9300" TRIBUTARY_TEST_STATE=$(CURDIR)/.local/contract-stack \
+	  infra/local/with-stack.sh $(VENV)/python infra/local/contract.py
 
 lint: setup ## cargo fmt --check, clippy -D warnings, cfn-lint, sam validate
 	cargo fmt --all --check

@@ -247,6 +247,13 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _any
 
+        def __getattr__(self, name):
+            # Any other method (TRACE, CONNECT, made-up ones) goes to the gateway too, which
+            # answers 404 as API Gateway does for a method no route has (http.server: 501).
+            if name.startswith("do_"):
+                return self._any
+            raise AttributeError(name)
+
         def log_message(self, fmt, *args):
             print(f"[gateway] {self.address_string()} {fmt % args}", flush=True)
 

@@ -209,6 +209,7 @@ def print_demo(demo: dict, api_url: str) -> None:
     partner_key = keys[partner["id"]]["api_key"]
     print("\ntry it:", flush=True)
     print(f"  curl -s -H 'Authorization: Bearer {partner_key}' {api_url}/partners/{partner['id']}", flush=True)
+    print(f"\nAPI docs      {api_url}/docs (the OpenAPI document: {api_url}/openapi.json)", flush=True)
 
 
 if __name__ == "__main__":

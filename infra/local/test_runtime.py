@@ -170,6 +170,20 @@ class GatewayTest(unittest.TestCase):
         self.assertEqual(self.call("GET", "/nothing")[0], 404)
         self.assertEqual(self.call("DELETE", "/partners/p1", auth="Bearer good")[0], 404)
 
+    def test_any_method_reaches_the_gateway_over_http(self):
+        server = runtime.serve(self.gateway, "127.0.0.1", 0)
+        try:
+            import http.client
+            for method in ("TRACE", "CONNECT", "BREW", "GET"):
+                connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+                connection.request(method, "/health" if method == "GET" else "/partners/p1")
+                response = connection.getresponse()
+                expected = (200, {"hello": "world"}) if method == "GET" else (404, {"message": "Not Found"})
+                self.assertEqual((response.status, json.loads(response.read())), expected, method)
+                connection.close()
+        finally:
+            server.shutdown()
+
     def test_route_without_auth_and_non_response_result_is_200_json(self):
         status, _, data = self.call("GET", "/health")
         self.assertEqual((status, json.loads(data)), (200, {"hello": "world"}))

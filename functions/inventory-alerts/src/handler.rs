@@ -715,7 +715,7 @@ mod tests {
             .record_shipments(&[third, changed], Utc::now())
             .await;
         assert!(
-            matches!(&refused, Err(tributary::workflow::inventory::InventoryError::Conflict(why)) if why.contains("SHIP-1")),
+            matches!(&refused, Err(tributary::workflow::inventory::InventoryError::Conflict(why)) if why.detail.contains("SHIP-1")),
             "{refused:?}"
         );
         let sales = sales_message(

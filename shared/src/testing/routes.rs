@@ -110,31 +110,6 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static str, serde_json
         .map(|(_, key, parameters)| (key, serde_json::Value::Object(parameters)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_concrete_path_finds_its_route_and_named_parameters() {
-        let (key, parameters) = match_route("POST", "/deals/dl_1/decision").unwrap();
-        assert_eq!(key, "POST /deals/{id}/decision");
-        assert_eq!(parameters, serde_json::json!({"id": "dl_1"}));
-        let (key, parameters) =
-            match_route("POST", "/partners/p1/documents/tax_form/review").unwrap();
-        assert_eq!(key, "POST /partners/{id}/documents/{type}/review");
-        assert_eq!(
-            parameters,
-            serde_json::json!({"id": "p1", "type": "tax_form"})
-        );
-        assert_eq!(
-            match_route("POST", "/partners/applications").unwrap().0,
-            "POST /partners/applications"
-        );
-        assert_eq!(match_route("PATCH", "/deals"), None);
-        assert_eq!(match_route("GET", "/deals/x/y/z"), None);
-    }
-}
-
 /// The operations of the bundled OpenAPI document (`api/openapi.json`) as route keys.
 pub fn document_route_keys() -> BTreeSet<String> {
     let path = super::workspace_root().join("api/openapi.json");
@@ -176,4 +151,29 @@ pub fn assert_route_table<'a>(binary: &str, table: impl IntoIterator<Item = &'a 
         undocumented.is_empty(),
         "{binary}: routes missing from api/openapi.json: {undocumented:?}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_concrete_path_finds_its_route_and_named_parameters() {
+        let (key, parameters) = match_route("POST", "/deals/dl_1/decision").unwrap();
+        assert_eq!(key, "POST /deals/{id}/decision");
+        assert_eq!(parameters, serde_json::json!({"id": "dl_1"}));
+        let (key, parameters) =
+            match_route("POST", "/partners/p1/documents/tax_form/review").unwrap();
+        assert_eq!(key, "POST /partners/{id}/documents/{type}/review");
+        assert_eq!(
+            parameters,
+            serde_json::json!({"id": "p1", "type": "tax_form"})
+        );
+        assert_eq!(
+            match_route("POST", "/partners/applications").unwrap().0,
+            "POST /partners/applications"
+        );
+        assert_eq!(match_route("PATCH", "/deals"), None);
+        assert_eq!(match_route("GET", "/deals/x/y/z"), None);
+    }
 }
