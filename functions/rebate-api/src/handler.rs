@@ -11,13 +11,18 @@
 use chrono::Utc;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
+use tributary::domain::access;
 use tributary::domain::rebate::{Period, Program, ProgramTerms};
-use tributary::domain::{PartnerId, Principal, ProgramId, Role, ValidationErrors};
+use tributary::domain::{PartnerId, ProgramId, Role, ValidationErrors};
 use tributary::http::{ApiError, caller, json, json_body, path_param};
 use tributary::route;
 use tributary::router::{Answer, Router};
 use tributary::store::{DynamoStore, Partners, Rebates};
 use tributary::workflow::rebates::Statement;
+
+/// Why a caller of the wrong role is refused (403).
+const ADMINS_ONLY: &str = "only vendor admins define programs";
+const STAFF_ONLY: &str = "programs are for vendor staff";
 
 pub async fn route(store: &DynamoStore, request: Request) -> Response<Body> {
     ROUTES.dispatch(store, &request).await
@@ -34,7 +39,7 @@ pub static ROUTES: Router<DynamoStore> = Router::new(&[
 
 async fn create_program(store: &DynamoStore, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require_admin(&principal)?;
+    access::require_or(&principal, &access::ADMINS, ADMINS_ONLY)?;
     let terms: ProgramTerms = json_body(request)?;
     let program = Program::create(terms, &principal.id, Utc::now())?;
     store.create_program(&program).await?;
@@ -42,7 +47,7 @@ async fn create_program(store: &DynamoStore, request: &Request) -> Answer {
 }
 
 async fn list_programs(store: &DynamoStore, request: &Request) -> Answer {
-    require_staff(&caller(request)?)?;
+    access::require_or(&caller(request)?, &access::STAFF, STAFF_ONLY)?;
     let programs = store.programs().await?;
     Ok(json(
         StatusCode::OK,
@@ -51,7 +56,7 @@ async fn list_programs(store: &DynamoStore, request: &Request) -> Answer {
 }
 
 async fn read_program(store: &DynamoStore, request: &Request) -> Answer {
-    require_staff(&caller(request)?)?;
+    access::require_or(&caller(request)?, &access::STAFF, STAFF_ONLY)?;
     let (id, versions) = versions(store, path_param(request, "id")?).await?;
     Ok(json(
         StatusCode::OK,
@@ -61,7 +66,7 @@ async fn read_program(store: &DynamoStore, request: &Request) -> Answer {
 
 async fn add_version(store: &DynamoStore, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require_admin(&principal)?;
+    access::require_or(&principal, &access::ADMINS, ADMINS_ONLY)?;
     let (_, versions) = versions(store, path_param(request, "id")?).await?;
     let latest = versions.last().expect("a found program has a version");
     let terms: ProgramTerms = json_body(request)?;
@@ -75,8 +80,8 @@ async fn accruals(store: &DynamoStore, request: &Request) -> Answer {
     let id = path_param(request, "id")?;
     let not_found = || ApiError::NotFound(format!("partner {id} not found"));
     let partner: PartnerId = id.parse().map_err(|_| not_found())?;
-    let own = principal.role == Role::Partner && principal.id == partner.as_str();
-    if !own && !principal.role.is_vendor_staff() {
+    // Accruals are a partner's: a distributor with the same id sees nothing either.
+    if !access::may_see_as(&principal, Role::Partner, partner.as_str()) {
         return Err(not_found());
     }
     let params = request.query_string_parameters();
@@ -132,24 +137,6 @@ async fn versions<S: Rebates>(store: &S, id: &str) -> Result<(ProgramId, Vec<Pro
         return Err(not_found());
     }
     Ok((id, versions))
-}
-
-fn require_admin(principal: &Principal) -> Result<(), ApiError> {
-    if principal.role == Role::VendorAdmin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only vendor admins define programs".into(),
-        ))
-    }
-}
-
-fn require_staff(principal: &Principal) -> Result<(), ApiError> {
-    if principal.role.is_vendor_staff() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("programs are for vendor staff".into()))
-    }
 }
 
 #[cfg(test)]
