@@ -14,6 +14,7 @@ use chrono::{NaiveDate, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
+use tributary::domain::access;
 use tributary::domain::inventory::{PriceChangeRequest, Shipment, StockState, Threshold};
 use tributary::domain::rebate::Period;
 use tributary::domain::{Money, PartnerId, Principal, Role, ValidationErrors};
@@ -65,7 +66,11 @@ struct PriceChangeBody {
 
 async fn set_thresholds(service: &InventoryService, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require_admin(&principal, "setting thresholds")?;
+    access::require_or(
+        &principal,
+        &access::ADMINS,
+        "setting thresholds is for vendor admins",
+    )?;
     let body: Thresholds = json_body(request)?;
     let stored = service
         .put_thresholds(body.thresholds, &principal.id, Utc::now())
@@ -78,7 +83,7 @@ async fn set_thresholds(service: &InventoryService, request: &Request) -> Answer
 
 async fn list_thresholds(service: &InventoryService, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require_staff(&principal)?;
+    access::require_or(&principal, &access::STAFF, "this is for vendor staff")?;
     let thresholds = service
         .store
         .thresholds(sku_param(query(request, "sku"))?)
@@ -128,7 +133,11 @@ async fn list_alerts(service: &InventoryService, request: &Request) -> Answer {
 
 async fn record_shipments(service: &InventoryService, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require_admin(&principal, "recording shipments")?;
+    access::require_or(
+        &principal,
+        &access::ADMINS,
+        "recording shipments is for vendor admins",
+    )?;
     let body: Shipments = json_body(request)?;
     let summary = service
         .record_shipments(&body.shipments, Utc::now())
@@ -172,7 +181,11 @@ async fn reconcile(service: &InventoryService, request: &Request) -> Answer {
 
 async fn announce_price_change(service: &InventoryService, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require_admin(&principal, "announcing price changes")?;
+    access::require_or(
+        &principal,
+        &access::ADMINS,
+        "announcing price changes is for vendor admins",
+    )?;
     let body: PriceChangeBody = json_body(request)?;
     let change = PriceChangeRequest {
         sku: body.sku,
@@ -193,7 +206,7 @@ async fn announce_price_change(service: &InventoryService, request: &Request) ->
 
 async fn list_price_changes(service: &InventoryService, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require_staff(&principal)?;
+    access::require_or(&principal, &access::STAFF, "this is for vendor staff")?;
     let changes = service.store.price_changes().await?;
     Ok(json(
         StatusCode::OK,
@@ -243,11 +256,12 @@ fn scope(principal: &Principal, asked: Option<&str>) -> Result<Option<PartnerId>
         .transpose()?;
     match principal.role {
         Role::Distributor => {
-            let own: PartnerId = principal
-                .id
-                .parse()
-                .map_err(|_| ApiError::Forbidden("the caller is not a distributor".into()))?;
-            if asked.as_ref().is_some_and(|a| *a != own) {
+            let own = access::own_id(principal)
+                .ok_or_else(|| ApiError::Forbidden("the caller is not a distributor".into()))?;
+            if asked
+                .as_ref()
+                .is_some_and(|a| !access::may_see(principal, a.as_str()))
+            {
                 return Err(ApiError::Forbidden(
                     "a distributor sees only its own inventory".into(),
                 ));
@@ -258,22 +272,6 @@ fn scope(principal: &Principal, asked: Option<&str>) -> Result<Option<PartnerId>
         _ => Err(ApiError::Forbidden(
             "inventory is for vendor staff and distributors".into(),
         )),
-    }
-}
-
-fn require_admin(principal: &Principal, what: &str) -> Result<(), ApiError> {
-    if principal.role == Role::VendorAdmin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!("{what} is for vendor admins")))
-    }
-}
-
-fn require_staff(principal: &Principal) -> Result<(), ApiError> {
-    if principal.role.is_vendor_staff() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("this is for vendor staff".into()))
     }
 }
 
