@@ -18,6 +18,7 @@ use chrono::Utc;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
+use tributary::domain::access;
 use tributary::domain::catalog::{CatalogEntry, check_entries};
 use tributary::domain::pos::{FileId, MappingProfile};
 use tributary::domain::{Money, PartnerId, PartnerKind, Principal, Role, ValidationErrors};
@@ -64,9 +65,9 @@ struct SkuEntry {
 
 async fn put_skus(deps: &Deps, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require(
+    access::require_or(
         &principal,
-        Role::VendorAdmin,
+        &access::ADMINS,
         "only vendor admins change the catalog",
     )?;
     let list: SkuList = json_body(request)?;
@@ -89,9 +90,9 @@ async fn put_skus(deps: &Deps, request: &Request) -> Answer {
 
 async fn put_profile(deps: &Deps, request: &Request) -> Answer {
     let principal = caller(request)?;
-    require(
+    access::require_or(
         &principal,
-        Role::VendorAdmin,
+        &access::ADMINS,
         "only vendor admins change mapping profiles",
     )?;
     let distributor = distributor(&deps.store, &principal, path_param(request, "id")?).await?;
@@ -126,7 +127,7 @@ async fn list_files(deps: &Deps, request: &Request) -> Answer {
     let page = PageRequest::read(request, &mut errors);
     errors.into_result(())?;
     let scope = match principal.role {
-        Role::Distributor => Some(own_id(&principal)?),
+        Role::Distributor => Some(access::own_id(&principal).ok_or_else(not_an_organisation)?),
         role if role.is_vendor_staff() => asked,
         _ => {
             return Err(ApiError::Forbidden(
@@ -150,9 +151,7 @@ async fn get_file(deps: &Deps, request: &Request) -> Answer {
     let not_found = || ApiError::NotFound(format!("file {id} not found"));
     let id: FileId = id.parse().map_err(|_| not_found())?;
     let file = deps.store.get_file(&id).await?.ok_or_else(not_found)?;
-    let visible = principal.role.is_vendor_staff()
-        || (principal.role == Role::Distributor && principal.id == file.distributor.as_str());
-    if !visible {
+    if !access::may_see_as(&principal, Role::Distributor, file.distributor.as_str()) {
         return Err(not_found());
     }
     Ok(json(StatusCode::OK, &file))
@@ -162,7 +161,7 @@ async fn held_lines(deps: &Deps, request: &Request) -> Answer {
     let principal = caller(request)?;
     let params = request.query_string_parameters();
     let distributor = match principal.role {
-        Role::Distributor => own_id(&principal)?,
+        Role::Distributor => access::own_id(&principal).ok_or_else(not_an_organisation)?,
         role if role.is_vendor_staff() => {
             let id = params.first("distributor").ok_or_else(|| {
                 ValidationErrors::single("distributor", "required for vendor staff")
@@ -184,29 +183,19 @@ async fn held_lines(deps: &Deps, request: &Request) -> Answer {
 
 async fn release_held_lines(deps: &Deps, request: &Request) -> Answer {
     let principal = caller(request)?;
-    if !principal.role.is_vendor_staff() {
-        return Err(ApiError::Forbidden(
-            "only vendor staff match resellers to partners".into(),
-        ));
-    }
+    access::require_or(
+        &principal,
+        &access::STAFF,
+        "only vendor staff match resellers to partners",
+    )?;
     let release: ReleaseRequest = json_body(request)?;
     let released = deps.release(&release, &principal.id, Utc::now()).await?;
     Ok(json(StatusCode::OK, &released))
 }
 
-fn require(principal: &Principal, role: Role, message: &str) -> Result<(), ApiError> {
-    if principal.role == role {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(message.into()))
-    }
-}
-
-fn own_id(principal: &Principal) -> Result<PartnerId, ApiError> {
-    principal
-        .id
-        .parse()
-        .map_err(|_| ApiError::Forbidden("the caller is not a partner organisation".into()))
+/// A distributor's key whose principal is not a partner id (issued wrong by hand).
+fn not_an_organisation() -> ApiError {
+    ApiError::Forbidden("the caller is not a partner organisation".into())
 }
 
 /// The distributor at `id`, if the caller may see it: vendor staff, or the distributor itself.
@@ -217,7 +206,7 @@ async fn distributor<S: Partners>(
 ) -> Result<PartnerId, ApiError> {
     let not_found = || ApiError::NotFound(format!("distributor {id} not found"));
     let id: PartnerId = id.parse().map_err(|_| not_found())?;
-    if !principal.role.is_vendor_staff() && principal.id != id.as_str() {
+    if !access::may_see(principal, id.as_str()) {
         return Err(not_found());
     }
     match store.get_partner(&id).await? {
