@@ -37,7 +37,7 @@ async fn setup() -> (DynamoStore, HeldLines<DynamoStore>, Partner) {
 
 #[tokio::test]
 async fn catalog_bodies_never_get_a_server_error() {
-    let (store, held, _) = setup().await;
+    let (_, held, _) = setup().await;
     let sample = json!({"skus": [
         {"sku": "NW-1", "name": "Switch", "cost": {"amount": "120.00", "currency": "USD"}},
         {"sku": "NW-2", "name": "Router"},
@@ -53,7 +53,7 @@ async fn catalog_bodies_never_get_a_server_error() {
 
 #[tokio::test]
 async fn profile_bodies_never_get_a_server_error() {
-    let (store, held, distributor) = setup().await;
+    let (_, held, distributor) = setup().await;
     let path = format!("/distributors/{}/profile", distributor.id);
     let sample = json!({"columns": {"sku": "Artikel", "quantity": 3, "reseller_name": "Kunde"},
         "date_formats": ["%d/%m/%Y", "%Y%m%d"], "decimal_separator": ",", "thousands_separator": ".",
