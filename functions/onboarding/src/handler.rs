@@ -16,10 +16,10 @@ use chrono::Utc;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use tributary::domain::PartnerId;
 use tributary::domain::onboarding::{
     AgreementRequest, Application, DocumentRequest, DocumentReview, TrainingRequest,
 };
+use tributary::domain::{PartnerId, access};
 use tributary::http::{ApiError, caller, json, json_body, path_param};
 use tributary::route;
 use tributary::router::{Answer, Router};
@@ -72,7 +72,7 @@ async fn read_partner(service: &OnboardingService, request: &Request) -> Answer 
     let principal = caller(request)?;
     let id = partner_id(request)?;
     let not_found = || ApiError::NotFound(format!("partner {id} not found"));
-    if !principal.role.is_vendor_staff() && principal.id != id.as_str() {
+    if !access::may_see(&principal, id.as_str()) {
         return Err(not_found());
     }
     let record = service
