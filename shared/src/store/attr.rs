@@ -1,4 +1,5 @@
-//! Building and reading DynamoDB items, with errors that name the record and attribute.
+//! Building and reading DynamoDB items, with errors that name the record and attribute, and
+//! the page cursors of listings (each taken only by the query that issued it).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -134,6 +135,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The longest cursor taken, in characters (a cursor is ASCII hex), checked before decoding:
+/// about five times what the listings hand out (ids and times: some 400 characters), and a
+/// bound on what a caller makes us parse. It also keeps every key value under 1,024 bytes.
+pub const MAX_CURSOR_CHARS: usize = 2048;
+
+/// The cursor a listing takes: the LastEvaluatedKey of the query that issued it. A start key
+/// of another shape is refused by DynamoDB (a ValidationException, a 5xx to the caller), and
+/// one of another partition would page a listing the caller did not ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct CursorShape<'a> {
+    /// Exactly the attribute names of the query's LastEvaluatedKey (distinct): the table's
+    /// partition and sort key, then the index's.
+    pub keys: &'a [&'a str],
+    /// The index partition key's name and the value the query reads.
+    pub partition: (&'a str, &'a str),
+}
+
 /// A page cursor: the last evaluated key (all string attributes here), hex-encoded JSON.
 pub fn encode_cursor(key: &Item) -> String {
     let plain: HashMap<&str, &str> = key
@@ -143,13 +161,23 @@ pub fn encode_cursor(key: &Item) -> String {
     hex::encode(serde_json::to_vec(&plain).expect("serialisable"))
 }
 
-pub fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
+/// The start key of a cursor [`encode_cursor`] wrote for a query of `shape`: exactly its key
+/// names, non-empty strings (DynamoDB refuses an empty key), the query's partition. Anything
+/// else is [`StoreError::InvalidCursor`], before any request is sent.
+pub fn decode_cursor(cursor: &str, shape: &CursorShape) -> Result<Item, StoreError> {
     let invalid = || StoreError::InvalidCursor;
+    if cursor.len() > MAX_CURSOR_CHARS {
+        return Err(invalid());
+    }
     let bytes = hex::decode(cursor).map_err(|_| invalid())?;
     let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    use super::keys::*;
-    let allowed = [PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK];
-    if plain.is_empty() || !plain.keys().all(|k| allowed.contains(&k.as_str())) {
+    let exact_keys = plain.len() == shape.keys.len()
+        && shape
+            .keys
+            .iter()
+            .all(|name| plain.get(*name).is_some_and(|value| !value.is_empty()));
+    let (name, value) = shape.partition;
+    if !exact_keys || plain.get(name).map(String::as_str) != Some(value) {
         return Err(invalid());
     }
     Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
@@ -183,6 +211,170 @@ mod tests {
                 .contains("missing")
         );
         assert_eq!(reader.opt_str("absent").unwrap(), None);
+    }
+
+    use crate::store::keys::{GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
+
+    /// The status queue's shape, and a key its query hands out (ids and times at full length).
+    const QUEUE: CursorShape = CursorShape {
+        keys: &[PK, SK, GSI2_PK, GSI2_SK],
+        partition: (GSI2_PK, "DEAL_STATUS#submitted"),
+    };
+
+    fn queue_key(partition: &str) -> Item {
+        Item::from([
+            (PK.into(), s("DEAL#deal_01m8t3ad39d1de5yet9vkm8em2")),
+            (SK.into(), s("DEAL")),
+            (GSI2_PK.into(), s(partition)),
+            (
+                GSI2_SK.into(),
+                s("2026-12-02T00:43:18.123456789Z#deal_01m8t3ad39d1de5yet9vkm8em2"),
+            ),
+        ])
+    }
+
+    fn cursor_of(plain: serde_json::Value) -> String {
+        hex::encode(plain.to_string())
+    }
+
+    #[test]
+    fn a_cursor_round_trips_for_the_query_that_issued_it() {
+        let key = queue_key("DEAL_STATUS#submitted");
+        let cursor = encode_cursor(&key);
+        assert!(cursor.len() < MAX_CURSOR_CHARS / 4, "{}", cursor.len());
+        assert_eq!(decode_cursor(&cursor, &QUEUE).unwrap(), key);
+    }
+
+    #[test]
+    fn a_cursor_of_another_listing_is_refused() {
+        // The same index, another partition: another queue.
+        let approved = encode_cursor(&queue_key("DEAL_STATUS#approved"));
+        // Another index: a partner's listing.
+        let partners = CursorShape {
+            keys: &[PK, SK, GSI1_PK, GSI1_SK],
+            partition: (GSI1_PK, "PARTNER_DEALS#ptn_1"),
+        };
+        let queue = encode_cursor(&queue_key("DEAL_STATUS#submitted"));
+        assert!(matches!(
+            decode_cursor(&approved, &QUEUE),
+            Err(StoreError::InvalidCursor)
+        ));
+        assert!(matches!(
+            decode_cursor(&queue, &partners),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn a_cursor_needs_exactly_the_key_names_of_its_query() {
+        let full = queue_key("DEAL_STATUS#submitted");
+        let mut shapes = Vec::new();
+        for missing in [PK, SK, GSI2_PK, GSI2_SK] {
+            let mut key = full.clone();
+            key.remove(missing);
+            shapes.push((format!("without {missing}"), key));
+        }
+        for extra in [GSI1_PK, "status"] {
+            let mut key = full.clone();
+            key.insert(extra.into(), s("x"));
+            shapes.push((format!("with {extra}"), key));
+        }
+        let mut empty = full.clone();
+        empty.insert(SK.into(), s(""));
+        shapes.push(("an empty sort key".into(), empty));
+        shapes.push(("no key".into(), Item::new()));
+        for (what, key) in shapes {
+            assert!(
+                matches!(
+                    decode_cursor(&encode_cursor(&key), &QUEUE),
+                    Err(StoreError::InvalidCursor)
+                ),
+                "{what}"
+            );
+        }
+        // The defect's cursor: {"pk":"x"}.
+        assert!(matches!(
+            decode_cursor("7b22706b223a2278227d", &QUEUE),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn a_cursor_holds_strings_only() {
+        let partition = "DEAL_STATUS#submitted";
+        for value in [
+            serde_json::json!(1),
+            serde_json::json!(null),
+            serde_json::json!(true),
+            serde_json::json!({"S": "DEAL"}),
+            serde_json::json!(["DEAL"]),
+        ] {
+            let cursor = cursor_of(serde_json::json!({
+                "pk": "DEAL#d", "sk": value, "gsi2pk": partition, "gsi2sk": "t#d"
+            }));
+            assert!(
+                matches!(
+                    decode_cursor(&cursor, &QUEUE),
+                    Err(StoreError::InvalidCursor)
+                ),
+                "{value}"
+            );
+        }
+        let valid = serde_json::json!({
+            "pk": "DEAL#d", "sk": "DEAL", "gsi2pk": partition, "gsi2sk": "t#d"
+        });
+        assert!(decode_cursor(&cursor_of(valid), &QUEUE).is_ok());
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let not_json = hex::encode("not json");
+        let array = cursor_of(serde_json::json!(["pk", "sk"]));
+        // The queue's shape with a pk that is not UTF-8, or a lone surrogate: not a string.
+        let rest = br#""sk":"DEAL","gsi2pk":"DEAL_STATUS#submitted","gsi2sk":"t"}"#;
+        let bad_text = hex::encode([&b"{\"pk\":\"\xff\","[..], rest].concat());
+        let surrogate = hex::encode([&br#"{"pk":"\ud800","#[..], rest].concat());
+        let fine = hex::encode([&br#"{"pk":"\u00e9","#[..], rest].concat());
+        assert!(decode_cursor(&fine, &QUEUE).is_ok());
+        for cursor in [
+            "zz",
+            "abc",
+            "7b22",
+            "\u{e9}\u{e9}",
+            &not_json,
+            &array,
+            &bad_text,
+            &surrogate,
+        ] {
+            assert!(
+                matches!(
+                    decode_cursor(cursor, &QUEUE),
+                    Err(StoreError::InvalidCursor)
+                ),
+                "{cursor}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_longer_than_the_bound_is_refused_before_decoding() {
+        // A well-formed cursor of the right shape, `chars` long (its sort key padded).
+        let padded = |chars: usize| {
+            let mut key = queue_key("DEAL_STATUS#submitted");
+            key.insert(GSI2_SK.into(), s(""));
+            let base = encode_cursor(&key).len();
+            key.insert(GSI2_SK.into(), s("t".repeat((chars - base) / 2)));
+            encode_cursor(&key)
+        };
+        let longest = padded(MAX_CURSOR_CHARS);
+        assert_eq!(longest.len(), MAX_CURSOR_CHARS);
+        assert!(decode_cursor(&longest, &QUEUE).is_ok());
+        let too_long = padded(MAX_CURSOR_CHARS + 2);
+        assert_eq!(too_long.len(), MAX_CURSOR_CHARS + 2);
+        assert!(matches!(
+            decode_cursor(&too_long, &QUEUE),
+            Err(StoreError::InvalidCursor)
+        ));
     }
 
     #[test]

@@ -527,49 +527,55 @@ impl Deals for DynamoStore {
     }
 
     async fn list_deals(&self, query: &DealQuery) -> Result<DealPage, StoreError> {
-        let start = query
-            .cursor
-            .as_deref()
-            .map(attr::decode_cursor)
-            .transpose()?;
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .limit(query.limit.clamp(1, 100))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start);
-        request = match (&query.partner, query.status) {
-            (Some(partner), status) => {
-                let request = request
-                    .index_name(GSI1)
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_names("#pk", GSI1_PK)
-                    .expression_attribute_values(
-                        ":pk",
-                        attr::s(format!("PARTNER_DEALS#{partner}")),
-                    );
-                match status {
-                    Some(status) => request
-                        .filter_expression("#status = :status")
-                        .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(":status", attr::s(status.as_str())),
-                    None => request,
-                }
-            }
-            (None, Some(status)) => request
-                .index_name(GSI2)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", GSI2_PK)
-                .expression_attribute_values(":pk", attr::s(format!("DEAL_STATUS#{status}")))
-                // The manager's queue: what is due first comes first.
-                .scan_index_forward(true),
+        let (index, pk_name, sk_name, partition, ascending) = match (&query.partner, query.status) {
+            (Some(partner), _) => (
+                GSI1,
+                GSI1_PK,
+                GSI1_SK,
+                format!("PARTNER_DEALS#{partner}"),
+                false,
+            ),
+            // The manager's queue: what is due first comes first.
+            (None, Some(status)) => (
+                GSI2,
+                GSI2_PK,
+                GSI2_SK,
+                format!("DEAL_STATUS#{status}"),
+                true,
+            ),
             (None, None) => {
                 return Err(StoreError::Backend(
                     "listing every deal needs a status or a partner".into(),
                 ));
             }
         };
+        // A cursor is taken only from this same query: its index keys, its partition.
+        let shape = attr::CursorShape {
+            keys: &[PK, SK, pk_name, sk_name],
+            partition: (pk_name, &partition),
+        };
+        let start = query
+            .cursor
+            .as_deref()
+            .map(|cursor| attr::decode_cursor(cursor, &shape))
+            .transpose()?;
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", attr::s(partition))
+            .limit(query.limit.clamp(1, 100))
+            .scan_index_forward(ascending)
+            .set_exclusive_start_key(start);
+        if let (Some(_), Some(status)) = (&query.partner, query.status) {
+            request = request
+                .filter_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", attr::s(status.as_str()));
+        }
         let output = request
             .send()
             .await

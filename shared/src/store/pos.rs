@@ -332,11 +332,18 @@ impl PosStore for DynamoStore {
         limit: i32,
         cursor: Option<&str>,
     ) -> Result<FilePage, StoreError> {
-        let start = cursor.map(attr::decode_cursor).transpose()?;
-        let (index, pk_name, pk) = match distributor {
-            Some(d) => (GSI1, GSI1_PK, format!("DIST_FILES#{d}")),
-            None => (GSI2, GSI2_PK, "POS_FILES".to_string()),
+        let (index, pk_name, sk_name, pk) = match distributor {
+            Some(d) => (GSI1, GSI1_PK, GSI1_SK, format!("DIST_FILES#{d}")),
+            None => (GSI2, GSI2_PK, GSI2_SK, "POS_FILES".to_string()),
         };
+        // A cursor is taken only from this same query: its index keys, its partition.
+        let shape = attr::CursorShape {
+            keys: &[PK, SK, pk_name, sk_name],
+            partition: (pk_name, &pk),
+        };
+        let start = cursor
+            .map(|cursor| attr::decode_cursor(cursor, &shape))
+            .transpose()?;
         let output = self
             .client
             .query()
@@ -710,3 +717,6 @@ impl PosStore for DynamoStore {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -182,6 +182,86 @@ async fn lists_a_partners_deals_page_by_page_and_by_status() {
     assert!(store.list_deals(&bad).await.is_err());
 }
 
+/// Every page of `query`, following its `next_cursor`.
+async fn every_page(store: &DynamoStore, mut query: DealQuery) -> Vec<DealId> {
+    let mut seen = Vec::new();
+    loop {
+        let page = store.list_deals(&query).await.unwrap();
+        seen.extend(page.deals.into_iter().map(|d| d.id));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return seen,
+        }
+    }
+}
+
+/// A cursor pages only the listing that issued it: a hand-made one, or one of another
+/// listing, is `InvalidCursor` (a 400), never a start key DynamoDB refuses (a 5xx).
+#[tokio::test]
+async fn a_cursor_pages_only_the_listing_that_issued_it() {
+    let store = testing::table().await;
+    let partner = PartnerId::generate();
+    let other = PartnerId::generate();
+    for n in 0..3 {
+        stored(&store, &partner, &format!("Customer {n}"), &["A"]).await;
+    }
+    stored(&store, &other, "Elsewhere", &["A"]).await;
+    let queue = DealQuery {
+        status: Some(DealStatus::Submitted),
+        limit: 1,
+        ..Default::default()
+    };
+    let own = DealQuery {
+        partner: Some(partner.clone()),
+        limit: 1,
+        ..Default::default()
+    };
+    assert_eq!(every_page(&store, queue.clone()).await.len(), 4);
+    assert_eq!(every_page(&store, own.clone()).await.len(), 3);
+    let first_cursor =
+        async |query: &DealQuery| store.list_deals(query).await.unwrap().next_cursor.unwrap();
+    let queue_cursor = first_cursor(&queue).await;
+    let own_cursor = first_cursor(&own).await;
+    let refused = [
+        // The defect's cursor: {"pk":"x"}.
+        (&queue, "7b22706b223a2278227d".to_string()),
+        // The partner listing's cursor (gsi1 keys) in the status queue, and back.
+        (&queue, own_cursor.clone()),
+        (&own, queue_cursor.clone()),
+        // Another queue, another partner: the same key names, another partition.
+        (
+            &DealQuery {
+                status: Some(DealStatus::Approved),
+                ..queue.clone()
+            },
+            queue_cursor.clone(),
+        ),
+        (
+            &DealQuery {
+                partner: Some(other.clone()),
+                ..own.clone()
+            },
+            own_cursor.clone(),
+        ),
+        (&queue, "zz".into()),
+        (&queue, "ab".repeat(2000)),
+    ];
+    let mut taken = Vec::new();
+    for (query, cursor) in refused {
+        let answer = store
+            .list_deals(&DealQuery {
+                cursor: Some(cursor.clone()),
+                ..query.clone()
+            })
+            .await;
+        if !matches!(answer, Err(StoreError::InvalidCursor)) {
+            let answer = answer.map(|page| page.deals.len());
+            taken.push(format!("{query:?} with {cursor:.40}: {answer:.160?}"));
+        }
+    }
+    assert!(taken.is_empty(), "{taken:#?}");
+}
+
 #[tokio::test]
 async fn approved_deals_come_due_at_the_end_of_protection() {
     let store = testing::table().await;
