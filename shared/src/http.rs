@@ -193,21 +193,6 @@ pub fn path_param<'a>(request: &'a Request, name: &str) -> Result<&'a str, ApiEr
         .ok_or_else(|| ApiError::BadRequest(format!("missing path parameter {name}")))
 }
 
-/// `?limit=`: 1 to 100, 50 when absent.
-pub fn query_limit(request: &Request) -> Result<i32, ApiError> {
-    match request
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("limit"))
-    {
-        None => Ok(50),
-        Some(text) => text
-            .parse::<i32>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit {text:?} is not 1 to 100"))),
-    }
-}
-
 /// Parses a JSON body: size limit, content type, syntax and numerals' length are checked, each
 /// with its own error.
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {

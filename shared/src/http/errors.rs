@@ -157,7 +157,7 @@ mod tests {
             (
                 StatusCode::BAD_REQUEST,
                 "bad-request".into(),
-                "the page cursor is not valid".into()
+                "the page cursor is not valid: pass the next_cursor of the same listing back unchanged".into()
             )
         );
         assert_eq!(

@@ -216,7 +216,9 @@ pub enum StoreError {
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
     /// A page cursor that this store did not hand out.
-    #[error("the page cursor is not valid")]
+    #[error(
+        "the page cursor is not valid: pass the next_cursor of the same listing back unchanged"
+    )]
     InvalidCursor,
     /// Throttled, timed out or a server-side fault: the same request may succeed later.
     #[error("storage unavailable: {0}")]

@@ -241,6 +241,11 @@ impl WebhookIngest {
     }
 
     async fn source(&self, id: &str) -> Result<WebhookSource, WebhookError> {
+        // An id no source can have is not looked up: a path segment of kilobytes would be a
+        // partition key DynamoDB refuses (a 500), where the answer is simply "no such source".
+        if check_source_id(id).is_err() {
+            return Err(ServiceError::NotFound(format!("webhook source {id:.60}")));
+        }
         self.store
             .source(id)
             .await?
@@ -255,6 +260,11 @@ impl WebhookIngest {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(Receipt, String), ReceiveError> {
+        if check_source_id(source_id).is_err() {
+            return Err(ReceiveError::Unauthenticated(format!(
+                "no webhook source {source_id:.60}"
+            )));
+        }
         let source = self.store.source(source_id).await?.ok_or_else(|| {
             ReceiveError::Unauthenticated(format!("no webhook source {source_id}"))
         })?;
