@@ -391,6 +391,8 @@ CALLS: dict[str, list[tuple[str, str, str | None]]] = {
         ("TransactUpdate", f"SELLIN#{D}#NW-1", None),
         ("BatchGetItem", "SHIPMENT#s1", None),
     ],
+    # Serves the compiled-in OpenAPI document and docs page: no AWS call at all.
+    "WebFunction": [],
     "SubscriptionsFunction": [
         ("PutItem", "SUBSCRIPTION#sub_1", None),  # create_subscription
         ("GetItem", "SUBSCRIPTION#sub_1", None),
