@@ -176,4 +176,40 @@ mod tests {
         assert_eq!(match_route("PATCH", "/deals"), None);
         assert_eq!(match_route("GET", "/deals/x/y/z"), None);
     }
+
+    /// The HTTP samples in events/ (for `cargo lambda invoke` and the handler tests) carry the
+    /// route key and path parameters the gateway would send for their method and path: the
+    /// route tables dispatch on that key.
+    #[test]
+    fn every_http_sample_event_carries_its_routes_key() {
+        let dir = super::super::workspace_root().join("events");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("events/ is readable") {
+            let path = entry.expect("an entry").path();
+            let text = std::fs::read_to_string(&path).expect("a readable sample");
+            let event: serde_json::Value = serde_json::from_str(&text).expect("a JSON sample");
+            let (Some(key), Some(method), Some(raw_path)) = (
+                event["routeKey"].as_str(),
+                event["requestContext"]["http"]["method"].as_str(),
+                event["rawPath"].as_str(),
+            ) else {
+                continue;
+            };
+            let name = path.display();
+            let (expected, parameters) = match_route(method, raw_path)
+                .unwrap_or_else(|| panic!("{name}: {method} {raw_path} is no template route"));
+            assert_eq!(key, expected, "{name}: routeKey");
+            assert_eq!(
+                event["requestContext"]["routeKey"], expected,
+                "{name}: requestContext.routeKey"
+            );
+            let given = match &event["pathParameters"] {
+                serde_json::Value::Null => serde_json::json!({}),
+                other => other.clone(),
+            };
+            assert_eq!(given, parameters, "{name}: pathParameters");
+            checked += 1;
+        }
+        assert!(checked >= 9, "only {checked} HTTP samples found in events/");
+    }
 }
